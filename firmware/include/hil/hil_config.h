@@ -1,0 +1,37 @@
+/* Build-time configuration, lwIP style: the board's hil_board_config.h is included first and may define any of
+ * these; whatever it leaves undefined takes the default below.
+ */
+#ifndef HIL_CONFIG_H
+#define HIL_CONFIG_H
+
+#include "hil_board_config.h"
+
+/* Largest payload of one frame, both directions. The host streams anything larger in chunks. */
+#ifndef HIL_MAX_PAYLOAD
+#define HIL_MAX_PAYLOAD 1024
+#endif
+
+/* Bytes of the RX ring between the interrupt and the frame loop; holds the chunks the host keeps in flight. */
+#ifndef HIL_RX_BUFFER_BYTES
+#define HIL_RX_BUFFER_BYTES 4096
+#endif
+
+/* One static arena for the loaded model, its scratch and the staged input. */
+#ifndef HIL_ARENA_BYTES
+#define HIL_ARENA_BYTES (48u * 1024u)
+#endif
+
+#ifndef HIL_FW_NAME
+#define HIL_FW_NAME "hil-fw"
+#endif
+
+#define HIL_FW_VERSION_MAJOR 0
+#define HIL_FW_VERSION_MINOR 1
+#define HIL_FW_VERSION_PATCH 0
+
+/* Set by the build (harness/build.py) from the hash of sources, flags and built-in model; 0 = built by hand. */
+#ifndef HIL_BUILD_ID
+#define HIL_BUILD_ID 0ull
+#endif
+
+#endif /* HIL_CONFIG_H */

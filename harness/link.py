@@ -1,0 +1,48 @@
+"""open_link(url): the one place that opens a serial link. Every link is a pyserial URL."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import serial
+
+log = logging.getLogger("harness.link")
+
+URL_FORMS = (
+    "socket://127.0.0.1:PORT (host board, QEMU), rfc2217://HOST:PORT (remote bench), loop:// (unit tests), "
+    "or a device path such as /dev/ttyACM0, /dev/serial/by-id/... or a pty like /dev/pts/7"
+)
+
+
+class LinkError(RuntimeError):
+    """The link to the board failed: cannot open, timed out, or went away."""
+
+
+class LinkUrlError(LinkError):
+    """The link URL cannot be opened as given."""
+
+
+def open_link(url: str, *, baudrate: int = 115200, connect_timeout: float = 10.0) -> serial.SerialBase:
+    """Open `url` with pyserial, retrying a refused connection until `connect_timeout` (a board still booting).
+
+    The returned port has a short read timeout: the protocol client polls and keeps its own deadlines.
+    """
+    if not url or not isinstance(url, str):
+        raise LinkUrlError(f"no link URL given; expected one of: {URL_FORMS}")
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        try:
+            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, write_timeout=30)
+        except ValueError as exc:  # pyserial's answer to a URL it cannot parse
+            raise LinkUrlError(f"cannot open link {url!r}: {exc}. Expected {URL_FORMS}") from exc
+        except serial.SerialException as exc:
+            if time.monotonic() >= deadline:
+                raise LinkError(
+                    f"cannot open link {url!r} within {connect_timeout:.0f} s: {exc}. Is the board running and "
+                    "is nothing else holding the port?"
+                ) from exc
+            time.sleep(0.05)
+            continue
+        log.debug("opened %s", url)
+        return port

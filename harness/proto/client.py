@@ -1,0 +1,378 @@
+"""Client(link): speaks the wire protocol to one board over any pyserial port.
+
+Requests carry sequence numbers; several may be in flight (a window) so the link stays busy while the device
+works. A request is sent again when its answer is late or the device NAKs it; the device answers a repeated
+sequence number from its stored response, so a retransmitted request is never executed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import serial
+
+from harness.link import LinkError
+from harness.proto import wire
+from harness.proto.wire import Status
+
+log = logging.getLogger("harness.wire")
+
+
+class DeviceError(RuntimeError):
+    """The device refused a request; `status` is its hil_status_t, `reason` its own words."""
+
+    def __init__(self, opcode: int, status: int, reason: str) -> None:
+        self.opcode = opcode
+        self.status = Status(status) if status in Status._value2member_map_ else status
+        self.reason = reason
+        name = self.status.name if isinstance(self.status, Status) else f"code {status}"
+        super().__init__(f"device refused {wire.OPCODE_NAMES.get(opcode, hex(opcode))}: {name} ({status}): {reason}")
+
+
+class LinkTimeout(LinkError):
+    """No valid answer arrived in time, after every retransmission."""
+
+
+class BuildMismatch(RuntimeError):
+    """The firmware answering is not the image the harness built and flashed."""
+
+
+@dataclass(frozen=True)
+class Hello:
+    proto_version: int
+    fw_version: str
+    capabilities: int
+    counter_hz: int
+    counter_kind: int
+    max_payload: int
+    ram_bytes: int
+    flash_bytes: int
+    arena_bytes: int
+    rx_buffer_bytes: int
+    build_id: int
+    board: str
+    cpu: str
+    fw_name: str
+
+    @classmethod
+    def parse(cls, payload: bytes) -> Hello:
+        if len(payload) < wire.HIL_HELLO_FIXED_SIZE:
+            raise LinkError(f"HELLO answer has {len(payload)} bytes, expected at least {wire.HIL_HELLO_FIXED_SIZE}")
+        (proto, major, minor, patch, caps, hz, kind, _pad, max_payload, ram, flash, arena, rxbuf, build_id) = (
+            struct.unpack_from("<BBBBIIBBHIIIIQ", payload)
+        )
+        strings: list[str] = []
+        pos = wire.HIL_HELLO_FIXED_SIZE
+        for _ in range(3):
+            if pos >= len(payload):
+                raise LinkError("HELLO answer ends before its board/cpu/firmware strings")
+            n = payload[pos]
+            strings.append(payload[pos + 1 : pos + 1 + n].decode("ascii", errors="replace"))
+            pos += 1 + n
+        version = f"{major}.{minor}.{patch}"
+        return cls(proto, version, caps, hz, kind, max_payload, ram, flash, arena, rxbuf, build_id, *strings)
+
+    @property
+    def capability_names(self) -> set[str]:
+        return {name for name, bit in wire.CAPABILITY_NAMES.items() if self.capabilities & bit}
+
+    @property
+    def counter_unit(self) -> str:
+        return {
+            wire.HIL_COUNTER_WALL_NS: "ns",
+            wire.HIL_COUNTER_CPU_CYCLES: "cycles",
+            wire.HIL_COUNTER_INSTRUCTIONS: "instructions",
+        }.get(self.counter_kind, "ticks")
+
+    def ticks_to_counter_unit(self, ticks: int) -> float:
+        """The one conversion from device ticks to what they measure (ns, cycles or QEMU instructions)."""
+        if self.counter_kind in (wire.HIL_COUNTER_WALL_NS, wire.HIL_COUNTER_INSTRUCTIONS):
+            # both count virtual or real nanoseconds scaled by counter_hz; 1 GHz means one tick per unit
+            return ticks if self.counter_hz == 1_000_000_000 else ticks * 1e9 / self.counter_hz
+        return float(ticks)
+
+    def ticks_to_seconds(self, ticks: int) -> float:
+        return ticks / self.counter_hz
+
+
+@dataclass(frozen=True)
+class Stats:
+    arena_bytes: int
+    arena_used: int
+    arena_high_water: int
+    stack_bytes: int
+    stack_high_water: int
+    frames_rx: int
+    frames_tx: int
+    crc_errors: int
+    duplicates: int
+    last_ticks: int
+
+    @classmethod
+    def parse(cls, payload: bytes) -> Stats:
+        if len(payload) != wire.HIL_STATS_SIZE:
+            raise LinkError(f"STATS answer has {len(payload)} bytes, expected {wire.HIL_STATS_SIZE}")
+        return cls(*struct.unpack("<9IQ", payload))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_bytes: int
+    scratch_bytes: int
+    arena_used: int
+    input_size: int
+    output_size: int
+    kind: int
+    n_layers: int
+
+    @classmethod
+    def parse(cls, payload: bytes) -> ModelInfo:
+        if len(payload) != wire.HIL_MODEL_INFO_SIZE:
+            raise LinkError(f"model info has {len(payload)} bytes, expected {wire.HIL_MODEL_INFO_SIZE}")
+        model_bytes, scratch, used, inp, out, kind, layers, _ = struct.unpack("<IIIHHBBH", payload)
+        return cls(model_bytes, scratch, used, inp, out, kind, layers)
+
+
+@dataclass(frozen=True)
+class InferResult:
+    outputs: np.ndarray  # [output_size] or [steps, output_size]
+    ticks: int
+
+
+@dataclass
+class LinkCounters:
+    frames_sent: int = 0
+    frames_received: int = 0
+    retransmits: int = 0
+    naks: int = 0
+    stale: int = 0
+    bad_frames: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+@dataclass
+class _Pending:
+    opcode: int
+    seq: int
+    encoded: bytes
+    deadline: float
+    attempts: int = 1
+
+
+@dataclass
+class Client:
+    """Protocol client over an open pyserial port (ours from open_link, or pytest-embedded's dut.serial.proc)."""
+
+    port: serial.SerialBase
+    timeout: float = 3.0  # seconds an ordinary answer may take, per attempt
+    attempts: int = 4  # sends of one request before giving up
+    window: int = 4  # requests in flight while streaming chunks
+    hello_info: Hello | None = None
+    counters: LinkCounters = field(default_factory=LinkCounters)
+    banner_lines: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._reader = wire.FrameReader()
+        self._seq = random.randrange(0x10000)  # a new session never collides with the device's stored seq
+
+    # ---- requests -------------------------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def _send(self, encoded: bytes) -> None:
+        try:
+            self.port.write(encoded)
+            self.port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"writing to {self.port.port} failed: {exc}; the board or its link went away") from exc
+        self.counters.frames_sent += 1
+        self.counters.bytes_sent += len(encoded)
+
+    def _read_frames(self) -> list[wire.Frame]:
+        try:
+            data = self.port.read(max(1, self.port.in_waiting))
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"reading from {self.port.port} failed: {exc}; the board or its link went away") from exc
+        if not data:
+            return []
+        self.counters.bytes_received += len(data)
+        frames: list[wire.Frame] = []
+        for chunk in self._reader.feed(data):
+            try:
+                frames.append(wire.decode_frame(chunk))
+            except wire.CrcError as exc:
+                self.counters.bad_frames += 1
+                log.warning("dropped a frame from the device: %s", exc)
+            except wire.FrameError as exc:
+                self.counters.bad_frames += 1
+                log.warning("dropped %d undecodable bytes from the device: %s", len(chunk), exc)
+        while self._reader.text_lines:
+            line = self._reader.text_lines.pop(0)
+            self.banner_lines.append(line)
+            log.info("device text: %s", line)
+        return frames
+
+    def transact(
+        self, requests: Iterable[tuple[int, bytes]], *, timeout: float | None = None, window: int | None = None
+    ) -> list[wire.Frame]:
+        """Send requests keeping up to `window` in flight; answers in request order, errors raised as they come."""
+        timeout = self.timeout if timeout is None else timeout
+        window = self.window if window is None else max(1, window)
+        queue = list(requests)
+        answers: dict[int, wire.Frame] = {}
+        pending: dict[int, _Pending] = {}
+        order: list[int] = []
+        next_index = 0
+        while next_index < len(queue) or pending:
+            while next_index < len(queue) and len(pending) < window:
+                opcode, payload = queue[next_index]
+                next_index += 1
+                seq = self._next_seq()
+                encoded = wire.encode_frame(opcode, seq, payload)
+                pending[seq] = _Pending(opcode, seq, encoded, time.monotonic() + timeout)
+                order.append(seq)
+                log.debug("-> %s seq=%d len=%d", wire.OPCODE_NAMES.get(opcode, hex(opcode)), seq, len(payload))
+                self._send(encoded)
+            for frame in self._read_frames():
+                self._accept(frame, pending, answers)
+            now = time.monotonic()
+            for p in list(pending.values()):
+                if now >= p.deadline:
+                    self._retransmit(p, timeout, why="no answer")
+        return [answers[seq] for seq in order]
+
+    def _accept(self, frame: wire.Frame, pending: dict[int, _Pending], answers: dict[int, wire.Frame]) -> None:
+        h = frame.header
+        self.counters.frames_received += 1
+        log.debug("<- %s", frame.describe())
+        p = pending.get(h.seq)
+        if p is None or h.opcode != p.opcode:
+            self.counters.stale += 1  # an answer to a retransmission already satisfied, or to an old session
+            return
+        if h.is_nak:
+            self.counters.naks += 1
+            self._retransmit(p, p.deadline - time.monotonic(), why="NAK")
+            return
+        if not h.is_response:
+            self.counters.stale += 1
+            return
+        del pending[h.seq]
+        if h.is_error:
+            code = frame.payload[0] if frame.payload else -1
+            n = frame.payload[1] if len(frame.payload) > 1 else 0
+            reason = frame.payload[2 : 2 + n].decode("ascii", errors="replace")
+            raise DeviceError(h.opcode, code, reason)
+        answers[h.seq] = frame
+
+    def _retransmit(self, p: _Pending, timeout: float, *, why: str) -> None:
+        if p.attempts >= self.attempts:
+            raise LinkTimeout(
+                f"{why} for {wire.OPCODE_NAMES.get(p.opcode, hex(p.opcode))} seq={p.seq} after {p.attempts} "
+                f"attempts on {self.port.port}; {self._diagnosis()}"
+            )
+        p.attempts += 1
+        p.deadline = time.monotonic() + max(timeout, self.timeout)
+        self.counters.retransmits += 1
+        log.debug("retransmit seq=%d (%s)", p.seq, why)
+        self._send(p.encoded)
+
+    def _diagnosis(self) -> str:
+        c = self.counters
+        return (
+            f"sent {c.frames_sent} frames / {c.bytes_sent} B, received {c.frames_received} frames / "
+            f"{c.bytes_received} B ({c.bad_frames} undecodable, {c.naks} NAKs); device text: "
+            f"{self.banner_lines[-3:] or 'none'}. Check that the board is running and the link URL is right."
+        )
+
+    def request(self, opcode: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
+        return self.transact([(opcode, payload)], timeout=timeout, window=1)[0].payload
+
+    # ---- operations -----------------------------------------------------------------------------------------
+    def hello(self, *, within: float = 20.0, expect_build_id: int | None = None) -> Hello:
+        """HELLO, repeated until answered (the device may still be booting); checks the build id if given."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                payload = self.transact([(wire.HIL_OP_HELLO, b"")], timeout=min(1.0, self.timeout), window=1)
+                break
+            except LinkTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+        info = Hello.parse(payload[0].payload)
+        if info.proto_version != wire.HIL_PROTO_VERSION:
+            raise LinkError(
+                f"firmware speaks protocol {info.proto_version}, this harness {wire.HIL_PROTO_VERSION}: "
+                "rebuild the firmware from this checkout"
+            )
+        if expect_build_id is not None and info.build_id != expect_build_id:
+            raise BuildMismatch(
+                f"board answers with build id {info.build_id:016x}, but the harness flashed {expect_build_id:016x}: "
+                "the board runs another image (stale flash, wrong port, or another bench's board)"
+            )
+        self.hello_info = info
+        return info
+
+    @property
+    def max_payload(self) -> int:
+        if self.hello_info is None:
+            self.hello()
+        assert self.hello_info is not None
+        return self.hello_info.max_payload
+
+    def stats(self) -> Stats:
+        return Stats.parse(self.request(wire.HIL_OP_STATS))
+
+    def reset(self, *, reboot: bool = False) -> None:
+        self.request(wire.HIL_OP_RESET, bytes([wire.HIL_RESET_REBOOT if reboot else wire.HIL_RESET_SOFT]))
+
+    def _stream(self, begin_op: int, chunk_op: int, data: bytes) -> None:
+        chunk = self.max_payload - 4
+        requests = [(begin_op, struct.pack("<I", len(data)))]
+        self.transact(requests, window=1)
+        chunks = [(chunk_op, struct.pack("<I", off) + data[off : off + chunk]) for off in range(0, len(data), chunk)]
+        self.transact(chunks)
+
+    def load_model(self, blob: bytes) -> ModelInfo:
+        """Stream a model blob into the device's arena in chunks, then commit it (the device checks its CRC)."""
+        self._stream(wire.HIL_OP_MODEL_BEGIN, wire.HIL_OP_MODEL_CHUNK, blob)
+        return ModelInfo.parse(self.request(wire.HIL_OP_MODEL_COMMIT, struct.pack("<I", zlib.crc32(blob))))
+
+    def use_builtin_model(self) -> ModelInfo:
+        return ModelInfo.parse(self.request(wire.HIL_OP_MODEL_BUILTIN))
+
+    def infer(self, x: np.ndarray, *, all_steps: bool = False, timeout: float = 120.0) -> InferResult:
+        """Run the loaded model over one sequence x[steps, input_size]; outputs and the device's tick count."""
+        x = np.ascontiguousarray(x, dtype="<f4")
+        if x.ndim != 2:
+            raise ValueError(f"infer takes one sequence shaped [steps, input_size], got shape {x.shape}")
+        steps = x.shape[0]
+        data = x.tobytes()
+        flags = wire.HIL_INFER_ALL_STEPS if all_steps else 0
+        head = struct.pack("<HBB", steps, flags, 0)
+        if len(head) + len(data) <= self.max_payload:
+            payload = head + data
+        else:
+            self._stream(wire.HIL_OP_INPUT_BEGIN, wire.HIL_OP_INPUT_CHUNK, data)
+            payload = head
+        answer = self.request(wire.HIL_OP_INFER, payload, timeout=timeout)
+        return self._parse_infer(answer, all_steps)
+
+    @staticmethod
+    def _parse_infer(answer: bytes, all_steps: bool) -> InferResult:
+        if len(answer) < wire.HIL_INFER_HEADER_SIZE:
+            raise LinkError(f"INFER answer has {len(answer)} bytes, shorter than its 12-byte header")
+        ticks, steps_out, out_size = struct.unpack_from("<QHH", answer)
+        values = np.frombuffer(answer, dtype="<f4", offset=wire.HIL_INFER_HEADER_SIZE)
+        if values.size != steps_out * out_size:
+            raise LinkError(f"INFER answer carries {values.size} floats, header says {steps_out}x{out_size}")
+        outputs = values.reshape(steps_out, out_size).astype(np.float32)
+        return InferResult(outputs if all_steps else outputs[0], ticks)
