@@ -293,6 +293,25 @@ class Client:
             f"{self.banner_lines[-3:] or 'none'}. Check that the board is running and the link URL is right."
         )
 
+    def send_raw(self, data: bytes) -> None:
+        """Put bytes on the link as they are: for tests of the protocol itself (corrupt frames, duplicates)."""
+        self._send(data)
+
+    def wait_frame(self, seq: int, *, timeout: float | None = None) -> wire.Frame:
+        """The next frame from the device with sequence number `seq` (response, error or NAK), undecoded errors
+        not raised: for tests of the protocol itself."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while time.monotonic() < deadline:
+            for frame in self._read_frames():
+                self.counters.frames_received += 1
+                if frame.header.seq == seq:
+                    return frame
+        raise LinkTimeout(f"no frame with seq={seq} within {timeout} s on {self.port.port}; {self._diagnosis()}")
+
+    def next_seq(self) -> int:
+        """Claim a sequence number for a hand-made frame."""
+        return self._next_seq()
+
     def request(self, opcode: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
         return self.transact([(opcode, payload)], timeout=timeout, window=1)[0].payload
 

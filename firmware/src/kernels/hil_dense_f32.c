@@ -1,0 +1,18 @@
+#include "hil/hil_lstm.h"
+
+hil_status_t hil_dense_f32(const float *w, const float *b, uint16_t in_size, uint16_t out_size, const float *x,
+                           float *y)
+{
+    if (w == NULL || b == NULL || x == NULL || y == NULL || in_size == 0u || out_size == 0u) {
+        return HIL_ERR_BAD_REQUEST;
+    }
+    for (uint16_t o = 0; o < out_size; o++) {
+        float acc = b[o];
+        for (uint16_t k = 0; k < in_size; k++) {
+            acc += w[k] * x[k];
+        }
+        y[o] = acc;
+        w += in_size;
+    }
+    return HIL_OK;
+}

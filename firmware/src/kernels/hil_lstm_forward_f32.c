@@ -1,0 +1,74 @@
+#include <string.h>
+
+#include "hil/hil_lstm.h"
+
+/* Checked on every call because a model may be compiled in rather than bound: a bad layer chain would make the
+ * cells read past their weights. O(layers), nothing next to the cost of one step. */
+static int hil_lstm_model_ok(const hil_lstm_model_f32_t *model)
+{
+    if (model->n_layers < 1u || model->n_layers > HIL_LSTM_MAX_LAYERS || model->output_size == 0u ||
+        model->dense_w == NULL || model->dense_b == NULL) {
+        return 0;
+    }
+    for (unsigned l = 0; l < model->n_layers; l++) {
+        const hil_lstm_layer_f32_t *layer = &model->layers[l];
+        if (layer->input_size == 0u || layer->hidden_size == 0u || layer->w_ih == NULL || layer->w_hh == NULL ||
+            layer->bias == NULL || (l > 0u && layer->input_size != model->layers[l - 1u].hidden_size)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_ctx_f32_t *ctx,
+                                  const float *input, uint16_t steps, uint8_t infer_flags, float *output)
+{
+    if (model == NULL || ctx == NULL || ctx->buf == NULL || input == NULL || output == NULL || steps == 0u ||
+        (infer_flags & (uint8_t)~HIL_INFER_ALL_STEPS) != 0u) {
+        return HIL_ERR_BAD_REQUEST;
+    }
+    if (!hil_lstm_model_ok(model)) {
+        return HIL_ERR_BAD_MODEL;
+    }
+    if (ctx->size < hil_lstm_buffer_size_f32(model)) {
+        return HIL_ERR_BUFFER_TOO_SMALL;
+    }
+
+    const unsigned n_layers = model->n_layers;
+    float *h[HIL_LSTM_MAX_LAYERS];
+    float *c[HIL_LSTM_MAX_LAYERS];
+    float *p = ctx->buf;
+    for (unsigned l = 0; l < n_layers; l++) {
+        const size_t hidden = model->layers[l].hidden_size;
+        h[l] = p;
+        c[l] = p + hidden;
+        p += 2u * hidden;
+    }
+    float *gates = p;
+    memset(ctx->buf, 0, (size_t)(gates - ctx->buf) * sizeof(float));
+
+    /* Step-major: every layer advances one step before the next input is read, so no layer's whole output
+     * sequence is ever stored and scratch stays independent of `steps`. */
+    const size_t n_in = model->layers[0].input_size;
+    const hil_lstm_layer_f32_t *top = &model->layers[n_layers - 1u];
+    const int all_steps = (infer_flags & HIL_INFER_ALL_STEPS) != 0u;
+    for (uint16_t t = 0; t < steps; t++) {
+        const float *x = input + (size_t)t * n_in;
+        for (unsigned l = 0; l < n_layers; l++) {
+            const hil_status_t st = hil_lstm_cell_f32(&model->layers[l], x, h[l], c[l], gates);
+            if (st != HIL_OK) {
+                return st;
+            }
+            x = h[l];
+        }
+        if (all_steps || t == steps - 1u) {
+            float *y = all_steps ? output + (size_t)t * model->output_size : output;
+            const hil_status_t st = hil_dense_f32(model->dense_w, model->dense_b, top->hidden_size,
+                                                  model->output_size, h[n_layers - 1u], y);
+            if (st != HIL_OK) {
+                return st;
+            }
+        }
+    }
+    return HIL_OK;
+}

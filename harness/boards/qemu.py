@@ -1,0 +1,135 @@
+"""Cortex-M microcontrollers emulated by QEMU, run with -icount shift=0 so the virtual clock advances exactly
+1 ns per executed instruction: the device counter then measures instructions, repeatably.
+
+The firmware's UART is QEMU's first serial port, served as a TCP socket that pyserial opens as socket://.
+QEMU's QMP socket is the board's reset line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from harness.boards._process import BoardProcess, default_log_dir
+from harness.boards.base import Board, BoardError
+from harness.build import Image
+
+QEMU = "qemu-system-arm"
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Qmp:
+    """The few QMP commands a board needs, over QEMU's unix socket."""
+
+    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def execute(self, command: str) -> dict:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(self.timeout)
+            s.connect(str(self.path))
+            f = s.makefile("rwb")
+            json.loads(f.readline())  # greeting
+            for cmd in ("qmp_capabilities", command):
+                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+                f.flush()
+                while True:  # skip asynchronous events until the command's answer
+                    answer = json.loads(f.readline())
+                    if "return" in answer or "error" in answer:
+                        break
+                if "error" in answer:
+                    raise BoardError(f"QEMU refused {cmd}: {answer['error']}")
+            return answer
+
+
+class QemuBoard(Board):
+    machine: ClassVar[str]
+    cpu_name: ClassVar[str]
+
+    def __init__(self, options=None) -> None:
+        super().__init__(options)
+        self._proc: BoardProcess | None = None
+        self._qmp: Qmp | None = None
+
+    def _flash(self, image: Image) -> None:
+        if shutil.which(QEMU) is None:
+            raise BoardError(f"{QEMU} is not installed; run `make setup` (apt-get install qemu-system-arm)")
+
+    def argv(self, serial_port: int, qmp_path: Path) -> list[str]:
+        assert self.image is not None
+        return [
+            QEMU, "-M", self.machine, "-display", "none", "-monitor", "none",
+            "-icount", "shift=0",
+            "-kernel", str(self.image.path),
+            "-serial", f"tcp:127.0.0.1:{serial_port},server=on,wait=on",
+            "-qmp", f"unix:{qmp_path},server=on,wait=off",
+        ]  # fmt: skip
+
+    def _start(self) -> str:
+        log_dir = self.options.log_dir or default_log_dir()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        qmp_path = log_dir / f"{self.name}-{id(self):x}.qmp"
+        for _attempt in range(5):  # the free port can be taken between our probe and QEMU's bind
+            port = _free_tcp_port()
+            qmp_path.unlink(missing_ok=True)
+            self._proc = BoardProcess(self.argv(port, qmp_path), log_dir / f"{self.name}.log")
+            if self._wait_listening(port):
+                self._qmp = Qmp(qmp_path)
+                return f"socket://127.0.0.1:{port}"
+            out = self._proc.output()
+            self._proc.stop()
+            if "Address already in use" not in out:
+                raise BoardError(f"QEMU did not start ({self.machine}); its output:\n{out[-2000:]}")
+        raise BoardError("QEMU could not bind a free TCP port for the serial link after 5 attempts")
+
+    def _wait_listening(self, port: int, timeout: float = 10.0) -> bool:
+        """QEMU prints nothing when ready; it is ready once its serial server socket exists."""
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._proc.alive():
+            with open("/proc/net/tcp") as f:
+                if any(f":{port:04X} " in line and " 0A " in line for line in f):  # 0A = LISTEN
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None
+        self._qmp = None
+
+    def reset(self) -> None:
+        """QMP system_reset: the emulated reset line; the firmware boots again and prints its banner."""
+        if self._qmp is None:
+            raise BoardError(f"board {self.name} is not running; start() it first")
+        self._qmp.execute("system_reset")
+
+    def facts(self) -> dict[str, str]:
+        return {
+            "board": self.name,
+            "machine": self.machine,
+            "command": " ".join(self._proc.argv) if self._proc else "",
+            "log": str(self._proc.log_path) if self._proc else "",
+        }
+
+
+class QemuStm32f4(QemuBoard):
+    name = "qemu-stm32f4"
+    description = (
+        "STM32F405 (Cortex-M4F) on QEMU netduinoplus2, held to the STM32F401RE's 96 KB RAM / "
+        "512 KB flash; counter = instructions under -icount shift=0"
+    )
+    firmware_board = "qemu_netduinoplus2"
+    machine = "netduinoplus2"
+    cpu_name = "cortex-m4"

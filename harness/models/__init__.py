@@ -1,0 +1,1 @@
+"""numpy reference models, one module per model (``harness.models.lstm`` ...); import the module you need."""

@@ -1,0 +1,107 @@
+"""BoardSession: one board with its image, link and protocol client, kept consistent.
+
+It is what the pytest fixtures and the command line share: build (cached), flash, start, open the link,
+HELLO with the build id checked, and deploy models — into the arena when they fit, else compiled into flash.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import serial
+
+from harness.boards import Board, BoardState
+from harness.build import Image
+from harness.link import open_link
+from harness.models.lstm import LstmModel, to_blob
+from harness.proto.client import Client, DeviceError, Hello, ModelInfo
+from harness.proto.wire import Status
+
+log = logging.getLogger("harness.session")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A model on the device: where it lives and what the device said about it."""
+
+    client: Client
+    info: ModelInfo
+    where: str  # "arena" (streamed at run time) or "flash" (compiled into the image)
+    model_bytes: int
+
+
+@dataclass
+class BoardSession:
+    board: Board
+    link_url: str | None = None  # a board already running elsewhere (--hil-link): nothing is built or flashed
+    expect_build_id: int | None = None
+    port: serial.SerialBase | None = None
+    client: Client | None = None
+    hello: Hello | None = None
+    builds: list[Image] = field(default_factory=list)
+
+    def open(self, image: Image | None = None) -> Client:
+        """Make sure the board runs `image` (default: the plain build) and a checked client talks to it."""
+        if self.link_url is None:
+            image = image or self.board.build()
+            if image not in self.builds:
+                self.builds.append(image)
+            if self.board.image is None or self.board.image.build_id != image.build_id:
+                self.close_link()
+                self.board.flash(image)
+            if self.board.state is not BoardState.RUNNING:
+                self.close_link()
+                self.board.start()
+            self.expect_build_id = image.build_id
+            url = self.board.url
+        else:
+            url = self.link_url
+        if self.client is None:
+            assert url is not None
+            self.port = open_link(url)
+            self.client = Client(self.port)
+            self.hello = self.client.hello(expect_build_id=self.expect_build_id)
+            log.info("board %s: %s", self.board.name, self.hello)
+        return self.client
+
+    def close_link(self) -> None:
+        if self.port is not None:
+            self.port.close()
+        self.port = None
+        self.client = None
+
+    def close(self) -> None:
+        self.close_link()
+        self.board.stop()
+
+    @property
+    def image(self) -> Image | None:
+        return self.board.image
+
+    def deploy_lstm(self, model: LstmModel, *, where: str = "auto") -> Deployment:
+        """Put `model` on the device: streamed into the arena, or compiled into flash when it does not fit RAM.
+
+        where: "auto", "arena" or "flash".
+        """
+        blob = to_blob(model)
+        client = self.open(self.image)
+        if where in ("auto", "arena"):
+            try:
+                info = client.load_model(blob)
+                return Deployment(client, info, "arena", len(blob))
+            except DeviceError as exc:
+                if where == "arena" or exc.status is not Status.HIL_ERR_ARENA_EXHAUSTED or self.link_url:
+                    raise
+                log.info("model of %d B does not fit the arena (%s); compiling it into flash", len(blob), exc.reason)
+        image = self.board.build(builtin_model=blob)
+        client = self.open(image)
+        info = client.use_builtin_model()
+        return Deployment(client, info, "flash", len(blob))
+
+
+def session_for(board: Board, *, link_url: str | None = None, log_dir: Path | None = None) -> BoardSession:
+    if log_dir is not None:
+        board.options.log_dir = log_dir
+    return BoardSession(board, link_url=link_url)
