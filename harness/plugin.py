@@ -22,6 +22,7 @@ from harness.proto.client import Client
 from harness.session import BoardSession, Deployment, session_for
 
 DEFAULT_BOARD = "qemu-stm32f4"
+WINDOWS_BY_SIZE = {"quick": 6, "full": 48}
 RUN_DIR_KEY = pytest.StashKey[Path]()
 WRITER_KEY = pytest.StashKey[results.ResultsWriter]()
 SESSIONS_KEY = pytest.StashKey[dict[str, BoardSession]]()
@@ -48,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="DIR",
         help="root of run folders (default reports/); each run writes DIR/<run_id>/results.csv and junit.xml",
+    )
+    group.addoption(
+        "--hil-size",
+        choices=tuple(WINDOWS_BY_SIZE),
+        default="quick",
+        help="how much data each test streams: quick (CI, a few windows) or full (nightly)",
     )
     group.addoption(
         "--hil-run-id", default=None, metavar="ID", help="name of the run folder (default: UTC time + random suffix)"
@@ -173,6 +180,12 @@ def link(hil_session: BoardSession):
 def deploy(hil_session: BoardSession) -> Callable[..., Deployment]:
     """deploy(model, where="auto"|"arena"|"flash") -> Deployment: the model on the device, ready to infer."""
     return hil_session.deploy_lstm
+
+
+@pytest.fixture(scope="session")
+def hil_windows(pytestconfig: pytest.Config) -> int:
+    """How many dataset windows a test streams, from --hil-size."""
+    return WINDOWS_BY_SIZE[pytestconfig.getoption("--hil-size")]
 
 
 @pytest.fixture

@@ -14,22 +14,13 @@ from typing import Any
 
 import numpy as np
 
-try:
-    from harness.proto.wire import (
-        HIL_LSTM_MAX_LAYERS,
-        HIL_MODEL_FORMAT_VERSION,
-        HIL_MODEL_HEADER_SIZE,
-        HIL_MODEL_LSTM_F32,
-        HIL_MODEL_MAGIC,
-    )
-except ImportError:
-    # --- LOCAL FALLBACK: remove once harness/proto/wire.py defines these (mirrors of hil_proto.h). ---
-    HIL_MODEL_LSTM_F32 = 1
-    HIL_MODEL_MAGIC = 0x4D4C4948
-    HIL_MODEL_FORMAT_VERSION = 1
-    HIL_MODEL_HEADER_SIZE = 24
-    HIL_LSTM_MAX_LAYERS = 4
-    # --- END LOCAL FALLBACK ---
+from harness.proto.wire import (
+    HIL_LSTM_MAX_LAYERS,
+    HIL_MODEL_FORMAT_VERSION,
+    HIL_MODEL_HEADER_SIZE,
+    HIL_MODEL_LSTM_F32,
+    HIL_MODEL_MAGIC,
+)
 
 __all__ = [
     "BlobError",
