@@ -51,8 +51,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     report_root = Path(args.report_dir)
     run_id = results.new_run_id()
-    argv = [sys.executable, "-m", "pytest", str(REPO_ROOT / "tests" / "hil"), "--hil-report-dir", str(report_root), "--hil-run-id", run_id,
-            "--hil-size", args.size, "-p", "no:cacheprovider", "-q"]  # fmt: skip
+    argv = [
+        sys.executable, "-m", "pytest", str(REPO_ROOT / "tests" / "hil"),
+        "--hil-report-dir", str(report_root), "--hil-run-id", run_id, "--hil-size", args.size,
+        "-p", "no:cacheprovider", "-q",
+    ]  # fmt: skip
     for b in args.board:
         argv += ["--hil-board", b]
     if args.link:
