@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import math
 import os
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,7 +21,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import tomllib
 
 __all__ = [
     "SPLITS",

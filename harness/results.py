@@ -13,7 +13,7 @@ import os
 import secrets
 import subprocess
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -57,12 +57,12 @@ class ResultsFormatError(Exception):
 
 def utc_now() -> str:
     """Current time as ISO-8601 UTC with milliseconds, e.g. ``2026-11-22T03:15:00.123Z``."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_run_id(now: datetime | None = None) -> str:
     """A run id that sorts by start time: ``20261122T031500Z-1a2b3c`` (UTC, then 6 random hex digits)."""
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (now or datetime.now(UTC)).astimezone(UTC)
     # The random tail keeps two runs started in the same second (xdist workers, parallel CI jobs) apart.
     return f"{when:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 

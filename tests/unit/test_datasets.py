@@ -6,13 +6,13 @@ import csv
 import hashlib
 import os
 import shutil
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
 
 from harness import datasets
 from harness.datasets import (

@@ -8,7 +8,7 @@ import math
 import re
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -84,7 +84,7 @@ def test_a_foreign_file_is_not_appended_to(tmp_path: Path) -> None:
 
 
 def test_read_results_types_and_round_trip(tmp_path: Path) -> None:
-    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    before = datetime.now(UTC) - timedelta(seconds=1)
     with ResultsWriter(tmp_path, INFO) as writer:
         writer.write(Record("t1", "esn", "water-flow", "nse", -0.25, ""))
         writer.write(Record("t1", "esn", "water-flow", "nse", math.nan, ""))
@@ -92,7 +92,7 @@ def test_read_results_types_and_round_trip(tmp_path: Path) -> None:
         writer.write(Record("t1", "NA", "water-flow", "cycles", 123456789, "instructions", sample=3))
         # Commas, quotes and a newline inside a field: the csv module quotes them.
         writer.write(Record("t[a,b]", "lstm", "d", 'err "x", per step\nsecond line', 1 / 3, "µg/m³"))
-    after = datetime.now(timezone.utc) + timedelta(seconds=1)
+    after = datetime.now(UTC) + timedelta(seconds=1)
 
     frame = results.read_results(tmp_path)
     assert list(frame.columns) == list(results.COLUMNS)
@@ -132,12 +132,12 @@ def test_run_info_is_frozen() -> None:
 
 
 def test_run_ids_sort_by_start_time() -> None:
-    early = results.new_run_id(datetime(2026, 11, 22, 3, 15, 0, tzinfo=timezone.utc))
+    early = results.new_run_id(datetime(2026, 11, 22, 3, 15, 0, tzinfo=UTC))
     assert re.fullmatch(r"20261122T031500Z-[0-9a-f]{6}", early)
     # A local time is converted to UTC first: 04:15 at UTC+1 is 03:15 UTC.
     local = results.new_run_id(datetime(2026, 11, 22, 4, 15, 0, tzinfo=timezone(timedelta(hours=1))))
     assert local.startswith("20261122T031500Z-")
-    later = results.new_run_id(datetime(2026, 11, 22, 3, 15, 1, tzinfo=timezone.utc))
+    later = results.new_run_id(datetime(2026, 11, 22, 3, 15, 1, tzinfo=UTC))
     assert sorted([later, early]) == [early, later]
     assert results.new_run_id() != results.new_run_id()
 

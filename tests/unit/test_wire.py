@@ -44,8 +44,9 @@ def test_frame_roundtrip_over_loop(payload: bytes) -> None:
     assert encoded[-1] == 0 and 0 not in encoded[:-1]
     (frame,) = _roundtrip_over_loop([encoded])
     assert frame.payload == payload
-    assert frame.header == wire.Header(wire.HIL_PROTO_VERSION, wire.HIL_OP_INFER, wire.HIL_FLAG_RESPONSE, 0xBEEF,
-                                       len(payload))
+    assert frame.header == wire.Header(
+        wire.HIL_PROTO_VERSION, wire.HIL_OP_INFER, wire.HIL_FLAG_RESPONSE, 0xBEEF, len(payload)
+    )
 
 
 def test_cobs_overhead_is_bounded() -> None:

@@ -1,0 +1,28 @@
+# The README's commands. Each bootstraps what it needs (tools/bootstrap.sh) on a fresh machine.
+PY := .venv/bin/python
+BOARD ?= qemu-stm32f4
+TEST_BOARDS ?= host qemu-stm32f4
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint bench clean
+
+setup:
+	@tools/bootstrap.sh
+
+# The main job: the HIL suite on the default emulated board; results under reports/<run_id>/.
+run: setup
+	$(PY) -m harness run --board $(BOARD) $(if $(SIZE),--size $(SIZE))
+
+# Unit, kernel and HIL tests; the HIL suite runs on every board in TEST_BOARDS.
+test: setup
+	$(PY) -m pytest tests $(foreach b,$(TEST_BOARDS),--hil-board $(b)) $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check harness tests conftest.py
+	$(PY) -m ruff format --check harness tests conftest.py
+
+bench: setup
+	$(PY) -m harness bench lstm
+
+clean:
+	rm -rf .hil-cache
