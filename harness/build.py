@@ -62,6 +62,7 @@ class Image:
     build_dir: Path
     sizes: Mapping[str, int]  # text/data/bss bytes of the MCU image; empty for the host
     cached: bool  # True when this call reused an earlier build
+    toolchain: str = ""  # first line of the compiler's and cmake's --version
 
     @property
     def build_id_hex(self) -> str:
@@ -171,7 +172,8 @@ def build_firmware(spec: FirmwareSpec, *, cache_dir: Path | None = None) -> Imag
         if stamp.exists():
             meta = json.loads(stamp.read_text())
             log.info("firmware %s unchanged, reusing %s", spec.describe(), meta["path"])
-            return Image(Path(meta["path"]), build_id, spec, build_dir, meta["sizes"], cached=True)
+            toolchain = meta.get("toolchain", "")
+            return Image(Path(meta["path"]), build_id, spec, build_dir, meta["sizes"], True, toolchain)
         started = time.monotonic()
         logfile = build_dir / "build.log"
         logfile.write_text("")
@@ -191,6 +193,9 @@ def build_firmware(spec: FirmwareSpec, *, cache_dir: Path | None = None) -> Imag
         if not path.exists():
             raise BuildError(f"the build finished but {path} is missing; see {logfile}")
         sizes = _sizes(path) if spec.cross else {}
-        stamp.write_text(json.dumps({"path": str(path), "sizes": sizes, "spec": spec.describe()}))
+        toolchain = _tool_identity(spec.cross)
+        stamp.write_text(
+            json.dumps({"path": str(path), "sizes": sizes, "spec": spec.describe(), "toolchain": toolchain})
+        )
         log.info("built firmware %s in %.1f s: %s", spec.describe(), time.monotonic() - started, path)
-        return Image(path, build_id, spec, build_dir, sizes, cached=False)
+        return Image(path, build_id, spec, build_dir, sizes, False, toolchain)

@@ -220,6 +220,7 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
         if session is not None:
             writer.board = session.board.name
             writer.build_id = f"{session.hello.build_id:016x}" if session.hello else ""
+            writer.toolchain = session.image.toolchain if session.image else ""
         writer.write(results.Record(test, model, dataset, metric, float(value), unit, sample))
 
     return _record

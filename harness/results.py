@@ -132,7 +132,7 @@ def _format_value(value: float, metric: str) -> str:
 
 
 class ResultsWriter:
-    """Appends rows to ``run_dir/results.csv``; ``board`` and ``build_id`` may be filled in once the board answers.
+    """Appends rows to ``run_dir/results.csv``; ``board``, ``build_id``, ``toolchain`` follow the board under test.
 
     Rows written before ``build_id`` is known carry what was known then (usually empty), which is the truth
     about when the measurement was taken.
@@ -144,6 +144,7 @@ class ResultsWriter:
         self._info = info
         self.board = info.board
         self.build_id = info.build_id
+        self.toolchain = info.toolchain
         self.run_dir.mkdir(parents=True, exist_ok=True)
         new_file = not self.path.exists() or self.path.stat().st_size == 0
         if not new_file:
@@ -155,7 +156,7 @@ class ResultsWriter:
     @property
     def info(self) -> RunInfo:
         """The run info with the board and build id as currently known."""
-        return replace(self._info, board=self.board, build_id=self.build_id)
+        return replace(self._info, board=self.board, build_id=self.build_id, toolchain=self.toolchain)
 
     def _check_header(self) -> None:
         with self.path.open(encoding="utf-8", newline="") as fh:
@@ -188,7 +189,7 @@ class ResultsWriter:
                 info.git_sha,
                 self.board,
                 self.build_id,
-                info.toolchain,
+                self.toolchain,
                 record.test,
                 record.model,
                 record.dataset,

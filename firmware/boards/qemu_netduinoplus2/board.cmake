@@ -9,7 +9,8 @@ if(NOT CMAKE_C_COMPILER_ID STREQUAL "GNU" OR NOT CMAKE_C_COMPILER MATCHES "arm-n
 endif()
 
 set(_cpu -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard)
-target_compile_options(hil_options INTERFACE ${_cpu} -Wdouble-promotion -ffunction-sections -fdata-sections
+# -ffp-contract=fast: the M4F has a fused multiply-add (VFMA); ISO C mode would otherwise forbid using it
+target_compile_options(hil_options INTERFACE ${_cpu} -ffp-contract=fast -Wdouble-promotion -ffunction-sections -fdata-sections
   -fno-common)
 target_sources(hil_fw PRIVATE ${CMAKE_CURRENT_LIST_DIR}/startup.c ${CMAKE_CURRENT_LIST_DIR}/hil_port.c)
 target_link_options(hil_fw PRIVATE ${_cpu} -nostartfiles --specs=nano.specs --specs=nosys.specs

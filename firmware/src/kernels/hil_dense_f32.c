@@ -1,4 +1,5 @@
 #include "hil/hil_lstm.h"
+#include "hil_vec_f32.h"
 
 hil_status_t hil_dense_f32(const float *w, const float *b, uint16_t in_size, uint16_t out_size, const float *x,
                            float *y)
@@ -7,11 +8,7 @@ hil_status_t hil_dense_f32(const float *w, const float *b, uint16_t in_size, uin
         return HIL_ERR_BAD_REQUEST;
     }
     for (uint16_t o = 0; o < out_size; o++) {
-        float acc = b[o];
-        for (uint16_t k = 0; k < in_size; k++) {
-            acc += w[k] * x[k];
-        }
-        y[o] = acc;
+        y[o] = hil_dot_acc_f32(b[o], w, x, in_size);
         w += in_size;
     }
     return HIL_OK;

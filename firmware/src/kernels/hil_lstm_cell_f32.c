@@ -1,6 +1,7 @@
 #include <math.h>
 
 #include "hil/hil_lstm.h"
+#include "hil_vec_f32.h"
 
 static float hil_sigmoidf(float x)
 {
@@ -22,14 +23,7 @@ hil_status_t hil_lstm_cell_f32(const hil_lstm_layer_f32_t *layer, const float *x
 
     /* All 4H pre-activations first: h is both an input of every row and an output of this step. */
     for (size_t r = 0; r < rows; r++) {
-        float acc = layer->bias[r];
-        for (size_t k = 0; k < n_in; k++) {
-            acc += w_ih[k] * x[k];
-        }
-        for (size_t k = 0; k < n_h; k++) {
-            acc += w_hh[k] * h[k];
-        }
-        gates[r] = acc;
+        gates[r] = hil_dot_acc_f32(hil_dot_acc_f32(layer->bias[r], w_ih, x, n_in), w_hh, h, n_h);
         w_ih += n_in;
         w_hh += n_h;
     }
