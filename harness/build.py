@@ -46,7 +46,7 @@ class FirmwareSpec:
     board_dir: str
     cross: bool  # built with arm-none-eabi-gcc (an MCU image) rather than the system compiler
     builtin_model: bytes | None = None
-    defines: Mapping[str, str] = field(default_factory=dict)
+    defines: Mapping[str, str] = field(default_factory=dict)  # C macros overriding hil_config.h defaults
 
     def describe(self) -> str:
         extra = f", built-in model {len(self.builtin_model)} B" if self.builtin_model else ""
@@ -185,8 +185,8 @@ def build_firmware(spec: FirmwareSpec, *, cache_dir: Path | None = None) -> Imag
             source = build_dir / "builtin_model.c"
             source.write_text(builtin_model_source(spec.builtin_model))
             cmake.append(f"-DHIL_BUILTIN_MODEL={source}")
-        for k, v in sorted(spec.defines.items()):
-            cmake.append(f"-D{k}={v}")
+        if spec.defines:
+            cmake.append("-DHIL_C_DEFINES=" + ";".join(f"{k}={v}" for k, v in sorted(spec.defines.items())))
         _run(cmake, REPO_ROOT, logfile)
         _run(["cmake", "--build", str(build_dir / "cmake"), "-j", str(os.cpu_count() or 2)], REPO_ROOT, logfile)
         path = build_dir / "cmake" / ("hil_fw.elf" if spec.cross else "hil_fw")
