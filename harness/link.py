@@ -31,12 +31,19 @@ def open_link(url: str, *, baudrate: int = 115200, connect_timeout: float = 10.0
     if not url or not isinstance(url, str):
         raise LinkUrlError(f"no link URL given; expected one of: {URL_FORMS}")
     deadline = time.monotonic() + connect_timeout
+    # pyserial's rfc2217 client refuses a write timeout; elsewhere it keeps a wedged port from hanging a test
+    extra = {} if url.startswith("rfc2217://") else {"write_timeout": 30}
     while True:
         try:
-            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, write_timeout=30)
+            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, **extra)
         except ValueError as exc:  # pyserial's answer to a URL it cannot parse
             raise LinkUrlError(f"cannot open link {url!r}: {exc}. Expected {URL_FORMS}") from exc
         except serial.SerialException as exc:
+            if "waiting for option 'control'" in str(exc) and "ign_set_control" not in url:
+                raise LinkError(
+                    f"{url}: the rfc2217 server does not acknowledge modem-control (DTR/RTS) settings, as ser2net "
+                    f"does for a port without those lines; add '?ign_set_control' to the URL"
+                ) from exc
             if time.monotonic() >= deadline:
                 raise LinkError(
                     f"cannot open link {url!r} within {connect_timeout:.0f} s: {exc}. Is the board running and "

@@ -19,6 +19,8 @@ else
   need_pkgs+=(libnewlib-arm-none-eabi)
 fi
 command -v qemu-system-arm >/dev/null || need_pkgs+=(qemu-system-arm)
+# ser2net exports a serial port as rfc2217://, as a labgrid bench does; the link tests use it
+command -v ser2net >/dev/null || need_pkgs+=(ser2net)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_pkgs[*]}"

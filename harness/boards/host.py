@@ -1,4 +1,5 @@
-"""The firmware built for the host by the system compiler: a process serving the protocol on a loopback socket."""
+"""The firmware built for the host by the system compiler: a process serving the protocol on a loopback socket,
+or on a pseudo-terminal (options.extra["link"] = "pty") so the serial-port path of pyserial is exercised too."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ class HostBoard(Board):
     def _start(self) -> str:
         assert self.image is not None
         log_dir = self.options.log_dir or default_log_dir()
+        link = self.options.extra.get("link", "socket")
+        if link == "pty":
+            self._proc = BoardProcess([str(self.image.path), "--pty"], log_dir / f"{self.name}-pty.log")
+            return self._proc.wait_for(r"HIL-HOST pty (\S+)", timeout=10).group(1)
+        if link != "socket":
+            raise BoardError(f"host board link {link!r} is not one it serves; use 'socket' or 'pty'")
         self._proc = BoardProcess([str(self.image.path), "--port", "0"], log_dir / f"{self.name}.log")
         m = self._proc.wait_for(r"HIL-HOST listening (127\.0\.0\.1:\d+)", timeout=10)
         return f"socket://{m.group(1)}"

@@ -318,12 +318,14 @@ class Sgd:
         """New parameters (``params`` is not modified); the momentum buffer advances only if the step is taken."""
         p, g = _prepare(params, grad)
         dt = p.dtype.type
-        if self.momentum == 0:
-            new_p = p - dt(self.lr) * g
-            _refuse_non_finite(new_p)
-            return new_p
-        buf = g.copy() if self.momentum_buffer is None else dt(self.momentum) * self.momentum_buffer + g
-        new_p = p - dt(self.lr) * buf
+        # Overflow is an expected outcome here, reported by _refuse_non_finite with advice, not as a warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.momentum == 0:
+                new_p = p - dt(self.lr) * g
+                _refuse_non_finite(new_p)
+                return new_p
+            buf = g.copy() if self.momentum_buffer is None else dt(self.momentum) * self.momentum_buffer + g
+            new_p = p - dt(self.lr) * buf
         _refuse_non_finite(buf, new_p)
         self.momentum_buffer = buf
         return new_p
@@ -362,12 +364,14 @@ class Adam:
         # Scalars in the params' dtype, as the device computes them once per call with powf.
         bias_correction1 = one - beta1 ** dt(step)
         bias_correction2 = one - beta2 ** dt(step)
-        step_size = dt(self.lr) / bias_correction1
-        bc2_sqrt = np.sqrt(bias_correction2)
-        new_m = beta1 * m + (one - beta1) * g
-        new_v = beta2 * v + (one - beta2) * g * g
-        denom = np.sqrt(new_v) / bc2_sqrt + dt(self.eps)
-        new_p = p - step_size * new_m / denom
+        # Overflow is an expected outcome here, reported by _refuse_non_finite with advice, not as a warning.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            step_size = dt(self.lr) / bias_correction1
+            bc2_sqrt = np.sqrt(bias_correction2)
+            new_m = beta1 * m + (one - beta1) * g
+            new_v = beta2 * v + (one - beta2) * g * g
+            denom = np.sqrt(new_v) / bc2_sqrt + dt(self.eps)
+            new_p = p - step_size * new_m / denom
         _refuse_non_finite(new_m, new_v, new_p)
         self.m, self.v, self.t = new_m, new_v, step
         return new_p
