@@ -175,13 +175,22 @@ def _head_loss(y: np.ndarray, tgt: np.ndarray, loss: str) -> tuple[np.ndarray, n
     return np.mean(nll), dy * (1 / n_batch)
 
 
-def _loss_and_grad_flat(
-    flat: np.ndarray, layout: _Layout, X: Any, target: Any, loss: str, dt: np.dtype, want_grad: bool = True
-) -> tuple[float, np.ndarray | None]:
+@dataclass
+class _Forward:
+    """What the backward pass needs of the forward pass."""
+
+    params: np.ndarray  # flat, in the computing dtype
+    xs: np.ndarray  # [B, T, I]
+    acts: list[list[tuple[np.ndarray, ...]]]  # acts[l][t] = (i, f, g, o, c, h)
+    loss: np.ndarray  # 0-d
+    dy: np.ndarray  # dL/dy [B, O]
+
+
+def _forward(flat: np.ndarray, layout: _Layout, X: Any, target: Any, loss: str, dt: np.dtype) -> _Forward:
     params = np.asarray(flat).astype(dt)
     layers, dense_w, dense_b = layout.views(params)
     xs, tgt = _check_batch(layout, X, target, loss, dt)
-    n_batch, n_steps, _ = xs.shape
+    n_steps = xs.shape[1]
 
     # acts[l][t] = (i, f, g, o, c, h), every gate after its nonlinearity: what the device keeps per step.
     acts: list[list[tuple[np.ndarray, ...]]] = [[] for _ in layers]
@@ -197,13 +206,21 @@ def _loss_and_grad_flat(
             h = o * np.tanh(c)
             acts[k].append((i, f, g, o, c, h))
             inp = h
-    h_top = acts[-1][-1][5]
-    y = h_top @ dense_w.T + dense_b
+    y = acts[-1][-1][5] @ dense_w.T + dense_b
     loss_value, dy = _head_loss(y, tgt, loss)
-    if not want_grad:
-        return float(loss_value), None
+    return _Forward(params=params, xs=xs, acts=acts, loss=loss_value, dy=dy)
 
-    grad = np.zeros_like(params)
+
+def _loss_and_grad_flat(
+    flat: np.ndarray, layout: _Layout, X: Any, target: Any, loss: str, dt: np.dtype
+) -> tuple[float, np.ndarray]:
+    fw = _forward(flat, layout, X, target, loss, dt)
+    xs, acts, dy = fw.xs, fw.acts, fw.dy
+    layers, dense_w, _ = layout.views(fw.params)
+    n_batch, n_steps, _ = xs.shape
+    h_top = acts[-1][-1][5]
+
+    grad = np.zeros_like(fw.params)
     g_layers, g_dense_w, g_dense_b = layout.views(grad)
     g_dense_w += dy.T @ h_top
     g_dense_b += np.sum(dy, axis=0)
@@ -238,7 +255,7 @@ def _loss_and_grad_flat(
                 dh[k] = dgates @ w_hh
             if k > 0:
                 dh[k - 1] = dh[k - 1] + dgates @ w_ih
-    return float(loss_value), grad
+    return float(fw.loss), grad
 
 
 def loss_and_grad(
@@ -251,15 +268,13 @@ def loss_and_grad(
     batch (PyTorch ``CrossEntropyLoss``). The bias gradient is w.r.t. the combined bias ``b_ih + b_hh``.
     """
     dt = np.dtype(dtype)
-    loss_value, grad = _loss_and_grad_flat(flatten(model), _Layout.of(model), X, target, loss, dt)
-    assert grad is not None
-    return loss_value, grad
+    return _loss_and_grad_flat(flatten(model), _Layout.of(model), X, target, loss, dt)
 
 
 def batch_loss(model: LstmModel, X: Any, target: Any, *, loss: Loss = "mse", dtype: Any = np.float64) -> float:
     """The loss of ``loss_and_grad`` without the backward pass (evaluation, finite differences)."""
     dt = np.dtype(dtype)
-    return _loss_and_grad_flat(flatten(model), _Layout.of(model), X, target, loss, dt, want_grad=False)[0]
+    return float(_forward(flatten(model), _Layout.of(model), X, target, loss, dt).loss)
 
 
 # ------------------------------------------------------------------------------------ clipping and optimizers
@@ -417,6 +432,5 @@ def train_step(
     dt = flat.dtype if dtype is None else np.dtype(dtype)
     flat = flat.astype(dt, copy=False)
     loss_value, grad = _loss_and_grad_flat(flat, layout, X, target, loss, dt)
-    assert grad is not None
     clipped, norm = clip_grad_norm(grad, clip)
     return StepResult(loss=loss_value, grad_norm=norm, params=optimizer.step(flat, clipped))

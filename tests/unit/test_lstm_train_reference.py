@@ -106,7 +106,8 @@ def test_fd_check_is_sharp() -> None:
 def test_loss_is_the_forward_reference_loss() -> None:
     # The training forward is a second implementation of lstm.forward: their outputs must give the same loss.
     # unflatten(flatten(m)) puts the combined bias in b_ih, so both sides add the very same bias.
-    model = lt.unflatten(LstmModel.random(3, [5, 4], 2, seed=8), lt.flatten(LstmModel.random(3, [5, 4], 2, seed=8)))
+    base = LstmModel.random(3, [5, 4], 2, seed=8)
+    model = lt.unflatten(base, lt.flatten(base))
     X, target = _batch(model, 3, 7, "mse", seed=8)
     y = lstm.forward(model, X, dtype=np.float64)
     # Same float64 arithmetic up to the summation order of numpy's matmuls: a few ulps of a loss of ~1.
