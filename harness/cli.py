@@ -1,4 +1,4 @@
-"""`python -m harness run|boards|build|bench`: the same code as the pytest plugin, from a shell."""
+"""`python -m harness run|report|baseline|boards|build|bench`: the same code as the pytest plugin, from a shell."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from harness.build import REPO_ROOT
 
 DEFAULT_BOARD = "qemu-stm32f4"
+DEFAULT_BASELINES = REPO_ROOT / "reports" / "baselines"
 
 
 def _cmd_boards(_args: argparse.Namespace) -> int:
@@ -47,14 +48,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import subprocess
 
-    from harness import results, summary
+    from harness import results, runs, summary
 
     report_root = Path(args.report_dir)
     run_id = results.new_run_id()
     argv = [
         sys.executable, "-m", "pytest", str(REPO_ROOT / "tests" / "hil"),
         "--hil-report-dir", str(report_root), "--hil-run-id", run_id, "--hil-size", args.size,
-        "-p", "no:cacheprovider", "-q",
+        "--hil-retries", str(args.retries), "--hil-progress", "-p", "no:cacheprovider", "-q",
     ]  # fmt: skip
     for b in args.board:
         argv += ["--hil-board", b]
@@ -62,15 +63,91 @@ def _cmd_run(args: argparse.Namespace) -> int:
         argv += ["--hil-link", args.link]
     if args.k:
         argv += ["-k", args.k]
+    if args.baselines:
+        argv += ["--hil-baselines", args.baselines]
     argv += args.pytest_args
-    print(f"HIL run {run_id}: boards {', '.join(args.board)}, size {args.size}")
-    # a child process, so pytest imports (and assertion-rewrites) the harness itself, as the test command does
+    print(f"HIL run {run_id}: boards {', '.join(args.board)}, size {args.size}", flush=True)
+    # a child process, so pytest imports (and assertion-rewrites) the harness itself, as the test command does;
+    # and so a pytest that crashes still leaves this process to finish the run folder
     code = subprocess.run(argv, cwd=REPO_ROOT, check=False).returncode
     run_dir = report_root / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    baselines_dir = Path(args.baselines) if args.baselines else DEFAULT_BASELINES
+    done = runs.finish_run(run_dir, report_root, exit_status=code, command=args.command_line, size=args.size,
+                           baselines_dir=baselines_dir, browser=not args.no_browser)  # fmt: skip
     print()
-    print(summary.format_run(run_dir))
-    print(f"\nresults: {run_dir / 'results.csv'}\njunit:   {run_dir / 'junit.xml'}")
+    print(summary.format_run(run_dir, baselines_dir=baselines_dir))
+    print(f"\nexit status {code}: {runs.EXIT_MEANINGS.get(code, 'see pytest')}")
+    print(f"rows:    {run_dir / 'results.parquet'} (and results.csv)\njunit:   {run_dir / 'junit.xml'}")
+    if done.history_file:
+        print(f"history: {done.history_file.parent} (pd.read_parquet reads the folder)")
+    if done.screenshot:
+        print(f"screenshot: {done.screenshot}")
+    if done.browser_problems:
+        print(f"the report shows problems in a browser:\n{done.browser_problems}")
+    if done.report:
+        print(f"report:  {done.report}")
     return int(code)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness import history, runs
+
+    report_root = Path(args.report_dir)
+    run_dir = runs.find_run(report_root, args.run_id)
+    if (run_dir / "results.csv").is_file():
+        history.write_parquet(run_dir)
+    done = runs.Finished(run_dir)
+    from harness import report
+
+    baselines_dir = Path(args.baselines) if args.baselines else DEFAULT_BASELINES
+    done.report = report.build_report(run_dir, baselines_dir=baselines_dir, report_root=report_root)
+    if args.screenshot:
+        runs.check_in_browser(done)
+        if done.browser_skipped:
+            print(f"no screenshot: {done.browser_skipped}")
+        if done.screenshot:
+            print(f"screenshot: {done.screenshot}")
+        if done.browser_problems:
+            print(f"the report shows problems in a browser:\n{done.browser_problems}")
+    print(f"report: {done.report}")
+    return 1 if done.browser_problems else 0
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from harness import baselines, history, runs
+    from harness.outcomes import read_outcomes
+
+    run_dir = runs.find_run(Path(args.report_dir), args.run_id)
+    rows = history.read_run(run_dir)
+    directory = Path(args.baselines)
+    boards = args.board or sorted(b for b in rows["board"].unique() if b)
+    failed = [o.nodeid for o in read_outcomes(run_dir) if o.outcome in ("failed", "error")]
+    if failed:
+        print(f"note: {len(failed)} test(s) of {run_dir.name} failed; their figures are taken as measured")
+    changed = 0
+    for board in boards:
+        path = baselines.baseline_path(directory, board)
+        old = baselines.BudgetBook.load(path, board) if path.is_file() else None
+        new = baselines.accept(rows, board, old, run_id=run_dir.name)
+        old_text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        new_text = new.dumps()
+        if not new.budgets:
+            print(f"{board}: the run measured nothing that has a budget")
+            continue
+        diff = baselines.unified_diff(
+            old_text, new_text, path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        )
+        if not diff:
+            print(f"{board}: {path} unchanged")
+            continue
+        changed += 1
+        print(diff, end="")
+        if not args.dry_run:
+            new.write(path)
+    if changed and not args.dry_run:
+        print(f"\nwrote {changed} baseline file(s); review the diff above and commit them")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +161,28 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-k", default=None, help="only tests matching this pytest -k expression")
     run.add_argument("--size", choices=("quick", "full"), default="quick", help="dataset windows per test")
     run.add_argument("--report-dir", default=str(REPO_ROOT / "reports"), help="root of run folders")
+    run.add_argument("--retries", type=int, default=1, help="retries of a test after a flash/link/board failure")
+    run.add_argument("--baselines", default=None, help="folder of <board>.toml budgets (default reports/baselines)")
+    run.add_argument("--no-browser", action="store_true", help="skip opening the report in headless Chromium")
     run.add_argument("pytest_args", nargs="*", help="passed to pytest after --")
     run.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="(re)build reports/<run_id>/report.html from the run's rows")
+    rep.add_argument("run_id", nargs="?", default=None, help="run folder name (default: the newest run)")
+    rep.add_argument("--report-dir", default=str(REPO_ROOT / "reports"), help="root of run folders")
+    rep.add_argument("--baselines", default=None, help="budgets when the run folder has no copy of its own")
+    rep.add_argument("--screenshot", action="store_true", help="also open it in headless Chromium: report.png")
+    rep.set_defaults(func=_cmd_report)
+
+    base = sub.add_parser("baseline", help="budgets in reports/baselines/")
+    base_sub = base.add_subparsers(dest="action", required=True)
+    acc = base_sub.add_parser("accept", help="write a run's figures as the new baseline and print the diff")
+    acc.add_argument("run_id", help="run folder name under --report-dir")
+    acc.add_argument("--report-dir", default=str(REPO_ROOT / "reports"), help="root of run folders")
+    acc.add_argument("--baselines", default=str(DEFAULT_BASELINES), help="baseline folder")
+    acc.add_argument("--board", action="append", default=None, help="only this board (default: every board)")
+    acc.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    acc.set_defaults(func=_cmd_baseline)
 
     boards = sub.add_parser("boards", help="list the board kinds")
     boards.set_defaults(func=_cmd_boards)
@@ -101,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.set_defaults(func=_cmd_bench)
 
     args = parser.parse_args(argv)
+    args.command_line = "python -m harness " + " ".join(sys.argv[1:] if argv is None else argv)
     if getattr(args, "board", None) is None and args.command == "run":
         args.board = [DEFAULT_BOARD]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")

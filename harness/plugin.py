@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import results
+from harness import results, verdicts
 from harness.boards import board_kinds, get_board
 from harness.build import REPO_ROOT
 from harness.proto.client import Client
 from harness.session import BoardSession, Deployment, session_for
+
+# Budgets gated at record time, failure classes, retries, exit status, live progress: harness/verdicts.py
+pytest_plugins = ["harness.verdicts"]
 
 DEFAULT_BOARD = "qemu-stm32f4"
 WINDOWS_BY_SIZE = {"quick": 6, "full": 48}
@@ -193,7 +196,7 @@ def dataset(request: pytest.FixtureRequest):
     """The dataset named by `request.param` (indirect parametrization) or the Beijing weather data."""
     from harness import datasets
 
-    return datasets.load(getattr(request, "param", "beijing_pm"))
+    return datasets.load_any(getattr(request, "param", "beijing_pm"))
 
 
 def _writer(config: pytest.Config) -> results.ResultsWriter:
@@ -222,6 +225,9 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
             writer.build_id = f"{session.hello.build_id:016x}" if session.hello else ""
             writer.toolchain = session.image.toolchain if session.image else ""
         writer.write(results.Record(test, model, dataset, metric, float(value), unit, sample))
+        # after the write, so a measurement that fails its budget is still in the rows and the report
+        verdicts.gate(request.config, board=writer.board, test=test, model=model, metric=metric, value=value,
+                      unit=unit, sample=sample)  # fmt: skip
 
     return _record
 

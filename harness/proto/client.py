@@ -146,6 +146,72 @@ class InferResult:
     ticks: int
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """What TRAIN_CONFIG carries; the semantics are PyTorch's (harness.models.lstm_train mirrors them)."""
+
+    optimizer: str = "adam"  # "sgd" or "adam"
+    loss: str = "mse"  # "mse" or "ce"
+    steps: int = 24  # sequence length
+    max_batch: int = 1
+    lr: float = 1e-3
+    momentum: float = 0.0  # SGD
+    beta1: float = 0.9  # Adam
+    beta2: float = 0.999
+    eps: float = 1e-8
+    clip: float = 0.0  # max gradient norm; <= 0: no clipping
+
+    def payload(self, *, query: bool = False) -> bytes:
+        opt = {"sgd": wire.HIL_OPT_SGD, "adam": wire.HIL_OPT_ADAM}[self.optimizer]
+        loss = {"mse": wire.HIL_LOSS_MSE, "ce": wire.HIL_LOSS_CE}[self.loss]
+        b1 = self.momentum if self.optimizer == "sgd" else self.beta1
+        flags = wire.HIL_TRAIN_QUERY if query else 0
+        return struct.pack("<BBHHBB5f", opt, loss, self.steps, self.max_batch, flags, 0, self.lr, b1, self.beta2,
+                           self.eps, self.clip)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainInfo:
+    needed_bytes: int
+    free_bytes: int
+    n_params: int
+    scratch_bytes: int
+    state_bytes: int
+
+    @classmethod
+    def parse(cls, payload: bytes) -> TrainInfo:
+        if len(payload) != wire.HIL_TRAIN_INFO_SIZE:
+            raise LinkError(f"train info has {len(payload)} bytes, expected {wire.HIL_TRAIN_INFO_SIZE}")
+        return cls(*struct.unpack("<5I", payload))
+
+    @property
+    def fits(self) -> bool:
+        return self.needed_bytes <= self.free_bytes
+
+
+@dataclass(frozen=True)
+class StepResult:
+    loss: float
+    grad_norm: float  # before clipping; 0 for evaluate()
+    ticks: int
+    steps_done: int
+
+    @classmethod
+    def parse(cls, payload: bytes) -> StepResult:
+        if len(payload) != wire.HIL_TRAIN_STEP_SIZE:
+            raise LinkError(f"train step answer has {len(payload)} bytes, expected {wire.HIL_TRAIN_STEP_SIZE}")
+        loss, norm, ticks, done = struct.unpack("<ffQI", payload)
+        return cls(loss, norm, ticks, done)
+
+
+TENSORS = {
+    "params": wire.HIL_TENSOR_PARAMS,
+    "grads": wire.HIL_TENSOR_GRADS,
+    "opt_m": wire.HIL_TENSOR_OPT_M,
+    "opt_v": wire.HIL_TENSOR_OPT_V,
+}
+
+
 @dataclass
 class LinkCounters:
     frames_sent: int = 0
@@ -384,6 +450,53 @@ class Client:
             payload = head
         answer = self.request(wire.HIL_OP_INFER, payload, timeout=timeout)
         return self._parse_infer(answer, all_steps)
+
+    # ---- training ---------------------------------------------------------------------------------------------
+    def train_config(self, config: TrainConfig, *, query: bool = False) -> TrainInfo:
+        """Reserve gradient, optimizer state and scratch for `config` (or, with query, only say what it needs)."""
+        return TrainInfo.parse(self.request(wire.HIL_OP_TRAIN_CONFIG, config.payload(query=query)))
+
+    def _batch_request(self, opcode: int, x: np.ndarray, target: np.ndarray, timeout: float) -> StepResult:
+        x = np.ascontiguousarray(x, dtype="<f4")
+        if x.ndim != 3:
+            raise ValueError(f"a batch is shaped [batch, steps, input_size], got {x.shape}")
+        t = np.ascontiguousarray(np.asarray(target, dtype="<f4").reshape(x.shape[0], -1))
+        data = x.tobytes() + t.tobytes()
+        head = struct.pack("<HBB", x.shape[0], 0, 0)
+        if len(head) + len(data) <= self.max_payload:
+            payload = head + data
+        else:
+            self._stream(wire.HIL_OP_INPUT_BEGIN, wire.HIL_OP_INPUT_CHUNK, data)
+            payload = head
+        return StepResult.parse(self.request(opcode, payload, timeout=timeout))
+
+    def train_step(self, x: np.ndarray, target: np.ndarray, *, timeout: float = 300.0) -> StepResult:
+        """One optimizer step on a batch x[batch, steps, input] with targets [batch, outputs] (or class [batch])."""
+        return self._batch_request(wire.HIL_OP_TRAIN_STEP, x, target, timeout)
+
+    def evaluate(self, x: np.ndarray, target: np.ndarray, *, timeout: float = 300.0) -> StepResult:
+        """The mean loss on a batch, nothing updated."""
+        return self._batch_request(wire.HIL_OP_EVAL, x, target, timeout)
+
+    def read_tensor(self, name: str, count: int, offset: int = 0) -> np.ndarray:
+        """`count` floats of a flat tensor ("params", "grads", "opt_m", "opt_v"), read in chunks."""
+        per = self.max_payload // 4
+        parts = []
+        for off in range(offset, offset + count, per):
+            n = min(per, offset + count - off)
+            answer = self.request(wire.HIL_OP_TENSOR_READ, struct.pack("<BBHII", TENSORS[name], 0, 0, off, n))
+            parts.append(np.frombuffer(answer, dtype="<f4"))
+        return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+
+    def write_tensor(self, name: str, values: np.ndarray, offset: int = 0) -> None:
+        data = np.ascontiguousarray(values, dtype="<f4")
+        per = (self.max_payload - wire.HIL_TENSOR_REQ_SIZE) // 4
+        tensor = TENSORS[name]
+        requests = [
+            (wire.HIL_OP_TENSOR_WRITE, struct.pack("<BBHI", tensor, 0, 0, offset + i) + data[i : i + per].tobytes())
+            for i in range(0, data.size, per)
+        ]
+        self.transact(requests)
 
     @staticmethod
     def _parse_infer(answer: bytes, all_steps: bool) -> InferResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,8 @@ FEATURES = ("pm2.5", "DEWP", "TEMP", "PRES", "Iws", "Is", "Ir")
 # and 2.2e-8 (LSTM(128), 168 steps) on both boards. 1e-6 leaves a factor ~30 for other weights and windows
 # while a real kernel fault (a swapped gate, a skipped step, a stale state) moves outputs by 1e-3 or more.
 ATOL = 1e-6
+
+progress = logging.getLogger("harness.progress")  # shown live by `python -m harness run`, quiet otherwise
 
 
 def _windows(case: ModelCase, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,6 +38,7 @@ def test_lstm_matches_reference_on_weather(case: ModelCase, deploy, hil_session,
     model = case.build(len(FEATURES))
     X, _ = _windows(case, hil_windows)
     dep = deploy(model)
+    progress.info("%s %s: %s B deployed into %s", hil_session.board.name, case.name, f"{dep.model_bytes:,}", dep.where)
     assert (dep.info.input_size, dep.info.output_size) == (7, 1)
     hello = hil_session.hello
     errors = []
@@ -42,9 +47,15 @@ def test_lstm_matches_reference_on_weather(case: ModelCase, deploy, hil_session,
         ref = forward(model, x, dtype=np.float32)
         err = metrics.max_abs_err(result.outputs, ref)
         errors.append(err)
+        latency = hello.ticks_to_counter_unit(result.ticks)
+        progress.info("%s %s: window %d/%d, %s %s, max |device - reference| %.2g", hil_session.board.name,
+                      case.name, i + 1, len(X), f"{latency:,.0f}", hello.counter_unit, err)  # fmt: skip
         record("max_abs_err_vs_ref", err, "1", model=case.name, dataset="beijing_pm", sample=i)
-        record(f"latency_{hello.counter_unit}", hello.ticks_to_counter_unit(result.ticks), hello.counter_unit,
-               model=case.name, dataset="beijing_pm", sample=i)  # fmt: skip
+        record(f"latency_{hello.counter_unit}", latency, hello.counter_unit, model=case.name, dataset="beijing_pm",
+               sample=i)  # fmt: skip
+        # the report plots device output over reference output per window
+        record("output_device", float(result.outputs[0]), "1", model=case.name, dataset="beijing_pm", sample=i)
+        record("output_reference", float(ref[0]), "1", model=case.name, dataset="beijing_pm", sample=i)
         assert err <= ATOL, f"window {i}: device {result.outputs} vs reference {ref} differ by {err:.3g} > {ATOL}"
     record("max_abs_err_vs_ref", max(errors), "1", model=case.name, dataset="beijing_pm")
     record("model_bytes", dep.model_bytes, "B", model=case.name)
@@ -68,6 +79,10 @@ def test_error_per_time_step(deploy, record) -> None:
     per_step = np.abs(result.outputs - ref).max(axis=1)
     for t, e in enumerate(per_step):
         record("abs_err_per_step", float(e), "1", model=case.name, dataset="beijing_pm", sample=t)
+        # one sequence's output at every step, device over reference, for the report
+        record("output_per_step_device", float(result.outputs[t, 0]), "1", model=case.name, dataset="beijing_pm",
+               sample=t)  # fmt: skip
+        record("output_per_step_reference", float(ref[t, 0]), "1", model=case.name, dataset="beijing_pm", sample=t)
     assert per_step.max() <= ATOL
     # the last step of the all-steps answer is the many-to-one answer
     np.testing.assert_array_equal(result.outputs[-1], dep.client.infer(X[0]).outputs)

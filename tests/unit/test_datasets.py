@@ -248,7 +248,9 @@ def _user_dataset(root: Path, name: str = "tank", csv_text: str = USER_CSV, mani
 def test_user_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _user_dataset(tmp_path / "mine")
     monkeypatch.setenv(datasets.ENV_VAR, os.pathsep.join([str(tmp_path / "elsewhere"), str(tmp_path / "mine")]))
-    assert datasets.available() == ["beijing_pm", "tank"]
+    vendored = {m.parent.name for m in (REPO / "datasets").glob("*/manifest.toml")}
+    assert "beijing_pm" in vendored and "tank" not in vendored
+    assert datasets.available() == sorted({*vendored, "tank"})
     ds = datasets.load("tank")
     assert ds.numeric_columns == ("level", "flow") and ds.categorical_columns == ("state",)
     assert ds.unit("flow") == "l/s"

@@ -1,5 +1,5 @@
 /* qemu_netduinoplus2: 96 KB of RAM (the STM32F401RE budget) shared by
- *   arena 76 KB | stack 8 KB (linker.ld) | RX ring 4 KB | frame buffers ~4.3 KB | the rest of .data/.bss
+ *   arena 80 KB | stack 4 KB (linker.ld) | RX ring 4 KB | frame buffers ~4.3 KB | the rest of .data/.bss
  * The arena is what a model blob, its scratch and a staged input must share, so it gets everything the rest
  * leaves; the link fails with a message naming the budget if it no longer fits. */
 #ifndef HIL_BOARD_CONFIG_H
@@ -16,7 +16,7 @@
 #endif
 
 #ifndef HIL_ARENA_BYTES
-#define HIL_ARENA_BYTES (76u * 1024u)
+#define HIL_ARENA_BYTES (80u * 1024u)
 #endif
 
 #endif /* HIL_BOARD_CONFIG_H */

@@ -22,9 +22,7 @@
 #include "hil/hil_lstm.h"
 #include "hil/hil_types.h"
 
-/* loss_kind of hil_lstm_backward_f32 */
-#define HIL_LOSS_MSE 0u /* target: O floats; loss = mean over outputs of (y - t)^2 */
-#define HIL_LOSS_CE 1u  /* target: 1 float holding the class index 0..O-1; loss = -log softmax(y)[class] */
+/* loss_kind of hil_lstm_backward_f32: HIL_LOSS_MSE or HIL_LOSS_CE, defined with the protocol in hil_proto.h. */
 
 /* Caller-owned scratch of the backward pass, at least hil_lstm_train_buffer_size_f32() bytes, float-aligned. */
 typedef struct {
@@ -67,6 +65,12 @@ size_t hil_lstm_train_buffer_size_f32(const hil_lstm_model_f32_t *model, uint16_
 hil_status_t hil_lstm_backward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_train_ctx_f32_t *ctx,
                                    const float *input, uint16_t steps, const float *target, uint8_t loss_kind,
                                    float *grad, float *loss);
+
+/* Loss of one head output y[O] against `target` (as hil_lstm_backward_f32 takes it); when dy is not NULL, also
+ * dL/dy into dy[O] (dy may be y itself). HIL_ERR_NON_FINITE when the loss is not finite, HIL_ERR_BAD_REQUEST for
+ * an unknown loss_kind or a class index outside 0..O-1. */
+hil_status_t hil_loss_f32(const float *y, uint16_t n_out, const float *target, uint8_t loss_kind, float *dy,
+                          float *loss);
 
 /* x[i] *= s for n floats (the 1/B batch mean of accumulated gradients). */
 hil_status_t hil_vec_scale_f32(float *x, size_t n, float s);

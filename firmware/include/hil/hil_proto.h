@@ -32,6 +32,8 @@
 #define HIL_OP_HELLO 0x01         /* -> hello payload (below) */
 #define HIL_OP_STATS 0x02         /* -> stats payload (below) */
 #define HIL_OP_RESET 0x03         /* u8 mode (0 soft: drop model and arena, 1 reboot after answering) -> empty */
+#define HIL_OP_TENSOR_READ 0x04   /* u8 tensor, u8 0, u16 0, u32 offset, u32 count (elements) -> f32[count] */
+#define HIL_OP_TENSOR_WRITE 0x05  /* u8 tensor, u8 0, u16 0, u32 offset, f32 values -> empty */
 #define HIL_OP_MODEL_BEGIN 0x10   /* u32 blob_bytes -> empty; frees the arena, reserves the blob */
 #define HIL_OP_MODEL_CHUNK 0x11   /* u32 offset, bytes -> empty; idempotent, chunks may arrive in any order */
 #define HIL_OP_MODEL_COMMIT 0x12  /* u32 crc32 of the blob -> model info payload */
@@ -39,9 +41,25 @@
 #define HIL_OP_INPUT_BEGIN 0x20   /* u32 input_bytes -> empty; reserves the staged input above the model */
 #define HIL_OP_INPUT_CHUNK 0x21   /* u32 offset, bytes -> empty; idempotent */
 #define HIL_OP_INFER 0x22         /* u16 steps, u8 infer_flags, u8 0, [f32 steps*input_size inline] -> infer */
+#define HIL_OP_TRAIN_CONFIG 0x30  /* train config (below) -> train info */
+#define HIL_OP_TRAIN_STEP 0x31    /* u16 batch, u8 0, u8 0, [f32 inputs, f32 targets inline] -> train step answer */
+#define HIL_OP_EVAL 0x32          /* as TRAIN_STEP, loss only, nothing updated -> train step answer */
 
 /* HIL_OP_INFER flags */
 #define HIL_INFER_ALL_STEPS 0x01 /* answer the head's output after every step, not only the last */
+
+/* HIL_OP_TENSOR_READ / _WRITE tensors: flat f32 vectors in model-blob order (hil_lstm_train.h) */
+#define HIL_TENSOR_PARAMS 1 /* the loaded model's parameters (writable unless the model is in flash) */
+#define HIL_TENSOR_GRADS 2  /* gradient of the last TRAIN_STEP, averaged over the batch, after clipping */
+#define HIL_TENSOR_OPT_M 3  /* SGD momentum buffer, or Adam's first moment */
+#define HIL_TENSOR_OPT_V 4  /* Adam's second moment */
+
+/* training: optimizers and losses */
+#define HIL_OPT_SGD 0  /* buf = momentum*buf + g; p -= lr*buf (PyTorch SGD, dampening 0) */
+#define HIL_OPT_ADAM 1 /* PyTorch Adam: bias-corrected, p -= lr * m_hat / (sqrt(v_hat) + eps) */
+#define HIL_LOSS_MSE 0 /* target: output_size floats; loss = mean over outputs of (y - t)^2 */
+#define HIL_LOSS_CE 1  /* target: 1 float holding the class index; loss = -log softmax(y)[class] */
+#define HIL_TRAIN_QUERY 0x01 /* TRAIN_CONFIG flag: only say what the configuration needs, reserve nothing */
 
 /* HIL_OP_RESET modes */
 #define HIL_RESET_SOFT 0
@@ -52,6 +70,7 @@
 #define HIL_CAP_BUILTIN_MODEL 0x00000002
 #define HIL_CAP_STACK_PAINT 0x00000004
 #define HIL_CAP_EXACT_COUNTER 0x00000008
+#define HIL_CAP_LSTM_TRAIN_F32 0x00000010
 
 /* what the device counter counts (HELLO counter_kind); the harness converts ticks in one place */
 #define HIL_COUNTER_WALL_NS 0      /* nanoseconds of wall-clock time (host board) */
@@ -88,6 +107,17 @@
  *
  * INFER answer: u64 ticks, u16 steps_out, u16 output_size, f32 outputs[steps_out * output_size]
  *
+ * TRAIN_CONFIG request (HIL_TRAIN_CONFIG_SIZE bytes)
+ *   u8  optimizer (HIL_OPT_*), u8 loss (HIL_LOSS_*), u16 steps (sequence length), u16 max_batch, u8 flags, u8 0
+ *   f32 lr, f32 momentum (SGD) or beta1 (Adam), f32 beta2, f32 eps, f32 clip (max gradient norm, <= 0: none)
+ * train info answer (HIL_TRAIN_INFO_SIZE bytes): what the configuration needs, whether or not it was reserved
+ *   u32 needed_bytes (gradient + optimizer state + backward scratch), u32 free_bytes (arena above the model),
+ *   u32 n_params, u32 scratch_bytes, u32 state_bytes (gradient + optimizer state)
+ * TRAIN_STEP / EVAL data, inline or staged with INPUT_BEGIN/CHUNK: f32 inputs[batch][steps][input_size] then
+ *   f32 targets[batch][output_size] (MSE) or [batch][1] (CE, class index as float)
+ * train step answer (HIL_TRAIN_STEP_SIZE bytes)
+ *   f32 loss (mean over the batch), f32 grad_norm (before clipping; 0 for EVAL), u64 ticks, u32 steps_done
+ *
  * error payload: u8 code (hil_status_t), u8 reason_len, reason ASCII (no terminator)
  */
 #define HIL_HELLO_FIXED_SIZE 40
@@ -95,5 +125,9 @@
 #define HIL_MODEL_INFO_SIZE 20
 #define HIL_INFER_HEADER_SIZE 12
 #define HIL_ERROR_REASON_MAX 96
+#define HIL_TRAIN_CONFIG_SIZE 28
+#define HIL_TRAIN_INFO_SIZE 20
+#define HIL_TRAIN_STEP_SIZE 20
+#define HIL_TENSOR_REQ_SIZE 8
 
 #endif /* HIL_PROTO_H */

@@ -68,41 +68,11 @@ static void hil_train_cell(const hil_lstm_layer_f32_t *layer, const float *x, co
     hil_train_gates(layer, x, prev != NULL ? prev + HIL_REC_H * n_h : NULL, gates);
     for (size_t j = 0; j < n_h; j++) {
         const float c_prev = prev != NULL ? prev[HIL_REC_C * n_h + j] : 0.0f;
-        const float c = gates[HIL_GATE_F * n_h + j] * c_prev + gates[HIL_GATE_I * n_h + j] * gates[HIL_GATE_G * n_h + j];
+        const float *g = gates + j;
+        const float c = g[HIL_GATE_F * n_h] * c_prev + g[HIL_GATE_I * n_h] * g[HIL_GATE_G * n_h];
         r[HIL_REC_C * n_h + j] = c;
         r[HIL_REC_H * n_h + j] = gates[HIL_GATE_O * n_h + j] * tanhf(c);
     }
-}
-
-/* Loss of the head output y[O] and dL/dy written over y. Returns the loss. */
-static float hil_train_loss(float *y, size_t n_out, const float *target, uint8_t loss_kind, size_t cls)
-{
-    if (loss_kind == HIL_LOSS_MSE) {
-        const float scale = 2.0f / (float)n_out;
-        float sum = 0.0f;
-        for (size_t o = 0; o < n_out; o++) {
-            const float d = y[o] - target[o];
-            sum += d * d;
-            y[o] = d * scale;
-        }
-        return sum / (float)n_out;
-    }
-    /* Shifted by the maximum so no expf overflows: the largest term is exp(0) = 1 and the sum is in [1, O]. */
-    float y_max = y[0];
-    for (size_t o = 1; o < n_out; o++) {
-        y_max = y[o] > y_max ? y[o] : y_max;
-    }
-    const float shifted_cls = y[cls] - y_max;
-    float sum = 0.0f;
-    for (size_t o = 0; o < n_out; o++) {
-        y[o] = expf(y[o] - y_max);
-        sum += y[o];
-    }
-    for (size_t o = 0; o < n_out; o++) {
-        y[o] = y[o] / sum; /* softmax; the one-hot target is subtracted by the caller */
-    }
-    y[cls] -= 1.0f;
-    return logf(sum) - shifted_cls;
 }
 
 hil_status_t hil_lstm_backward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_train_ctx_f32_t *ctx,
@@ -120,14 +90,10 @@ hil_status_t hil_lstm_backward_f32(const hil_lstm_model_f32_t *model, const hil_
         return HIL_ERR_BUFFER_TOO_SMALL;
     }
     const size_t n_out = model->output_size;
-    size_t cls = 0u;
-    if (loss_kind == HIL_LOSS_CE) {
-        /* The negated test also refuses NaN. */
-        const float t = target[0];
-        if (!(t >= 0.0f && t < (float)n_out) || floorf(t) != t) {
-            return HIL_ERR_BAD_REQUEST;
-        }
-        cls = (size_t)t;
+    /* The class index is checked again by hil_loss_f32; checked here too so a bad request touches no scratch. */
+    if (loss_kind == HIL_LOSS_CE &&
+        (!(target[0] >= 0.0f && target[0] < (float)n_out) || floorf(target[0]) != target[0])) {
+        return HIL_ERR_BAD_REQUEST;
     }
 
     /* Scratch: records of every layer at every step, head output / dL/dy, the recomputed gates, dL/d(gates),
@@ -190,10 +156,11 @@ hil_status_t hil_lstm_backward_f32(const hil_lstm_model_f32_t *model, const hil_
     if (st != HIL_OK) {
         return st;
     }
-    const float loss_value = hil_train_loss(y, n_out, target, loss_kind, cls);
+    float loss_value = 0.0f;
+    const hil_status_t loss_st = hil_loss_f32(y, (uint16_t)n_out, target, loss_kind, y, &loss_value);
     *loss = loss_value;
-    if (!isfinite(loss_value)) {
-        return HIL_ERR_NON_FINITE; /* before any gradient is touched */
+    if (loss_st != HIL_OK) {
+        return loss_st; /* before any gradient is touched */
     }
 
     /* Head: y now holds dL/dy. */

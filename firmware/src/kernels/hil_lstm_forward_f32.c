@@ -33,6 +33,13 @@ hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_l
     if (ctx->size < hil_lstm_buffer_size_f32(model)) {
         return HIL_ERR_BUFFER_TOO_SMALL;
     }
+#ifdef HIL_TEST_EXTRA_LOOPS
+    /* Test hook, absent from every normal build: tests/hil/test_budgets.py builds an image with
+     * HIL_TEST_EXTRA_LOOPS=N to make this kernel deliberately slower by N iterations per call, and checks that the
+     * instruction budget fails it. The counter is volatile so the compiler keeps every iteration. */
+    for (volatile uint32_t hil_test_loop = 0u; hil_test_loop < (uint32_t)(HIL_TEST_EXTRA_LOOPS); hil_test_loop++) {
+    }
+#endif
 
     const unsigned n_layers = model->n_layers;
     float *h[HIL_LSTM_MAX_LAYERS];

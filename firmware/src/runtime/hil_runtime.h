@@ -1,0 +1,81 @@
+/* The request side of the runtime: state shared by the handler files and the helpers they all use.
+ * hil_ops.c holds THE dispatch table; each model's handlers live in their own hil_ops_<model>.c. */
+#ifndef HIL_RUNTIME_H
+#define HIL_RUNTIME_H
+
+#include "hil/hil_lstm.h"
+#include "hil/hil_lstm_train.h"
+#include "hil_ops.h"
+
+typedef enum {
+    HIL_MODEL_NONE = 0, /* nothing loaded */
+    HIL_MODEL_LOADING,  /* blob reserved by MODEL_BEGIN, chunks arriving */
+    HIL_MODEL_READY     /* bound and its scratch reserved: INFER may run */
+} hil_model_state_t;
+
+/* Training state, reserved by TRAIN_CONFIG above the model; all of it flat f32 vectors of n_params. */
+typedef struct {
+    uint8_t configured;
+    uint8_t optimizer; /* HIL_OPT_* */
+    uint8_t loss;      /* HIL_LOSS_* */
+    uint16_t steps;    /* sequence length every batch has */
+    uint16_t max_batch;
+    float lr, beta1, beta2, eps, clip;
+    uint32_t n_params;
+    float *params; /* inside the blob, right after its header */
+    float *grad;
+    float *m; /* SGD momentum or Adam first moment */
+    float *v; /* Adam second moment (NULL for SGD) */
+    hil_lstm_train_ctx_f32_t ctx;
+    uint32_t steps_done;
+} hil_train_state_t;
+
+/* All runtime state of the request side; the frame loop owns the link state. The arena holds, bottom up:
+ * blob | inference scratch | training state | staged input, and is only ever released from the top. */
+typedef struct {
+    hil_model_state_t state;
+    uint8_t *blob;             /* arena copy being loaded / bound (NULL for the built-in model) */
+    uint32_t blob_bytes;       /* announced by MODEL_BEGIN */
+    uint32_t mark_after_blob;  /* arena mark above the blob: COMMIT rebuilds from here */
+    uint32_t mark_after_model; /* arena mark above blob and scratch: TRAIN_CONFIG rebuilds from here */
+    uint32_t mark_input;       /* arena mark the staged input sits on: INPUT_BEGIN rebuilds from here */
+    hil_lstm_model_f32_t model;
+    hil_lstm_ctx_f32_t ctx;
+    uint8_t *input; /* staged input (NULL when none) */
+    uint32_t input_bytes;
+    uint64_t last_ticks;
+    hil_train_state_t train;
+} hil_runtime_t;
+
+extern hil_runtime_t hil_rt;
+
+/* Set op->reason from a format (hil_fmt.h) and return `status`. */
+hil_status_t hil_fail(hil_op_t *op, hil_status_t status, const char *fmt, ...);
+/* Payload length check; `exact` 0 means "at least min". */
+hil_status_t hil_need(hil_op_t *op, const char *name, uint16_t min, int exact);
+/* Bounds of a chunk [offset, offset+n) inside a buffer of `size` bytes. */
+hil_status_t hil_chunk_in(hil_op_t *op, const char *what, uint32_t offset, uint32_t n, uint32_t size);
+/* Index of the first NaN/Inf among n floats (its bits in *bits), or n. */
+uint32_t hil_first_non_finite(const float *v, uint32_t n, uint32_t *bits);
+const char *hil_non_finite_name(uint32_t bits);
+/* Forget the model and everything above it; empty the arena. */
+void hil_drop_all(void);
+/* Drop the staged input (and, with `train` set, the training state too) so the arena can be rebuilt. */
+void hil_drop_input(void);
+
+/* handlers: hil_ops_lstm.c */
+hil_status_t hil_op_model_begin(hil_op_t *op);
+hil_status_t hil_op_model_chunk(hil_op_t *op);
+hil_status_t hil_op_model_commit(hil_op_t *op);
+hil_status_t hil_op_model_builtin(hil_op_t *op);
+hil_status_t hil_op_input_begin(hil_op_t *op);
+hil_status_t hil_op_input_chunk(hil_op_t *op);
+hil_status_t hil_op_infer(hil_op_t *op);
+/* handlers: hil_ops_train.c */
+hil_status_t hil_op_train_config(hil_op_t *op);
+hil_status_t hil_op_train_step(hil_op_t *op);
+hil_status_t hil_op_eval(hil_op_t *op);
+hil_status_t hil_op_tensor_read(hil_op_t *op);
+hil_status_t hil_op_tensor_write(hil_op_t *op);
+
+#endif /* HIL_RUNTIME_H */

@@ -1,0 +1,110 @@
+"""Finishing a run folder after pytest is done: Parquet rows, the history, run.json, report.html and the report's
+check in a browser. Kept apart from the pytest plugin so a run whose pytest process crashed is still finished."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import history, report
+from harness.results import RESULTS_FILE, utc_now
+from harness.taxonomy import EXIT_MEANINGS
+
+log = logging.getLogger("harness.runs")
+
+SCREENSHOT_FILE = "report.png"
+
+__all__ = ["SCREENSHOT_FILE", "Finished", "NoRunError", "find_run", "finish_run", "latest_run"]
+
+
+class NoRunError(FileNotFoundError):
+    """There is no run folder with rows where one was looked for."""
+
+
+@dataclass
+class Finished:
+    run_dir: Path
+    report: Path | None = None
+    history_file: Path | None = None
+    screenshot: Path | None = None
+    browser_problems: str = ""  # console errors or broken images the browser check found
+    browser_skipped: str = ""  # why the browser check did not run
+
+
+def latest_run(report_root: Path | str) -> Path:
+    """The newest run folder with rows (run ids sort by start time)."""
+    root = Path(report_root)
+    runs = sorted(p for p in root.iterdir() if p.is_dir() and (p / RESULTS_FILE).is_file()) if root.is_dir() else []
+    if not runs:
+        raise NoRunError(f"no run folder with {RESULTS_FILE} under {root}; run `python -m harness run` first")
+    return runs[-1]
+
+
+def find_run(report_root: Path | str, run_id: str | None) -> Path:
+    if run_id is None:
+        return latest_run(report_root)
+    run_dir = Path(report_root) / run_id
+    if not (run_dir / RESULTS_FILE).is_file() and not (run_dir / history.PARQUET_FILE).is_file():
+        raise NoRunError(f"{run_dir} holds no rows ({RESULTS_FILE}); is {run_id!r} a run id under {report_root}?")
+    return run_dir
+
+
+def write_meta(run_dir: Path, **facts: object) -> None:
+    path = run_dir / report.RUN_META_FILE
+    meta = json.loads(path.read_text()) if path.is_file() else {}
+    meta.update({k: v for k, v in facts.items() if v is not None})
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def finish_run(
+    run_dir: Path,
+    report_root: Path,
+    *,
+    exit_status: int | None = None,
+    command: str | None = None,
+    size: str | None = None,
+    baselines_dir: Path | None = None,
+    browser: bool = True,
+) -> Finished:
+    """Parquet, history, run.json, report.html (and its screenshot) for a run whose pytest has ended."""
+    done = Finished(run_dir)
+    write_meta(
+        run_dir,
+        finished=utc_now(),
+        exit_status=exit_status,
+        exit_meaning=EXIT_MEANINGS.get(exit_status, f"pytest exit status {exit_status}")
+        if exit_status is not None
+        else None,
+        command=command,
+        size=size,
+        host=platform.node(),
+    )
+    if not (run_dir / RESULTS_FILE).is_file():
+        return done  # nothing was measured: no rows to convert, append or plot
+    history.write_parquet(run_dir)
+    done.history_file = history.append(run_dir, report_root)
+    done.report = report.build_report(run_dir, baselines_dir=baselines_dir, report_root=report_root)
+    if browser:
+        check_in_browser(done)
+    return done
+
+
+def check_in_browser(done: Finished) -> None:
+    """Open the report in headless Chromium, keep a screenshot beside it, note any console error or broken image."""
+    from harness import browser
+
+    assert done.report is not None
+    try:
+        page = browser.check_page(done.report, done.run_dir / SCREENSHOT_FILE)
+    except browser.BrowserMissing as exc:
+        done.browser_skipped = str(exc)
+        return
+    except browser.BrowserError as exc:
+        done.browser_problems = f"the browser check did not finish: {exc}"
+        return
+    done.screenshot = page.screenshot
+    if not page.ok:
+        done.browser_problems = page.problems()
