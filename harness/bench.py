@@ -95,3 +95,98 @@ def format_lstm(figures: list[LstmFigure]) -> str:
                      f"{statistics.median(f.host_round_trip_s) * 1e3:.1f} ms"))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+# ---- training -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainShape:
+    name: str
+    dataset: str
+    features: tuple[str, ...]
+    target: str
+    hidden: tuple[int, ...]
+    steps: int
+    seed: int
+
+
+TRAIN_SHAPES = (
+    TrainShape("lstm32x24", "electricity_hourly", ("y",), "y", (32,), 24, 7),
+    TrainShape("lstm128x168", "beijing_pm", FEATURES, "TEMP", (128,), 168, 128),
+)
+
+
+@dataclass(frozen=True)
+class TrainFigure:
+    board: str
+    shape: TrainShape
+    unit: str
+    forward: float | None  # median counter units per INFER of one sequence
+    step: float | None  # median counter units per TRAIN_STEP of one sequence (Adam)
+    needed_bytes: int  # model blob + training state + scratch
+    arena_bytes: int
+    note: str = ""
+
+
+def bench_train_on(session: BoardSession, shape: TrainShape, repeats: int) -> TrainFigure:
+    from harness.models.lstm import to_blob
+    from harness.proto.client import DeviceError, TrainConfig
+
+    ds = datasets.load(shape.dataset)
+    w = datasets.forecast_windows(ds, shape.features, shape.target, window=shape.steps, split="train",
+                                  limit=repeats, spacing="even")  # fmt: skip
+    model = LstmModel.random(len(shape.features), list(shape.hidden), 1, seed=shape.seed)
+    client = session.open(session.image)
+    hello = session.hello
+    assert hello is not None
+    blob = len(to_blob(model))
+    try:
+        dep = session.deploy_lstm(model, where="arena")
+    except DeviceError as exc:
+        return TrainFigure(session.board.name, shape, hello.counter_unit, None, None, blob, hello.arena_bytes,
+                           f"model does not fit the arena: {exc.reason}")  # fmt: skip
+    client = dep.client
+    config = TrainConfig("adam", "mse", shape.steps, 1, lr=1e-3)
+    info = client.train_config(config, query=True)
+    needed = blob + info.needed_bytes
+    if not info.fits:
+        return TrainFigure(session.board.name, shape, hello.counter_unit, None, None, needed, hello.arena_bytes,
+                           f"training does not fit: needs {info.needed_bytes} B above the model, has "
+                           f"{info.free_bytes} B")  # fmt: skip
+    client.train_config(config)
+    forward = [hello.ticks_to_counter_unit(client.infer(x).ticks) for x in w.X]
+    steps = [
+        hello.ticks_to_counter_unit(client.train_step(x[None], y[None]).ticks) for x, y in zip(w.X, w.y, strict=True)
+    ]
+    return TrainFigure(session.board.name, shape, hello.counter_unit, statistics.median(forward),
+                       statistics.median(steps), needed, hello.arena_bytes)  # fmt: skip
+
+
+def bench_train(boards: list[str], repeats: int = 3) -> list[TrainFigure]:
+    out: list[TrainFigure] = []
+    for name in boards:
+        session = session_for(get_board(name))
+        try:
+            for shape in TRAIN_SHAPES:
+                out.append(bench_train_on(session, shape, repeats))
+        finally:
+            session.close()
+    return out
+
+
+def format_train(figures: list[TrainFigure]) -> str:
+    def fmt(value: float | None, unit: str) -> str:
+        if value is None:
+            return "-"
+        return f"{value / 1e6:.3f} ms" if unit == "ns" else f"{value:,.0f} instr"
+
+    rows = [("board", "model", "forward", "train step", "step/forward", "RAM needed", "arena")]
+    notes = []
+    for f in figures:
+        ratio = f"{f.step / f.forward:.2f}" if f.step and f.forward else "-"
+        rows.append((f.board, f.shape.name, fmt(f.forward, f.unit), fmt(f.step, f.unit), ratio,
+                     f"{f.needed_bytes:,} B", f"{f.arena_bytes:,} B"))  # fmt: skip
+        if f.note:
+            notes.append(f"{f.board} {f.shape.name}: {f.note}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return table + ("\n\n" + "\n".join(notes) if notes else "")

@@ -42,6 +42,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print("the host board counts wall-clock ns inside the firmware around the kernel call.\n")
         print(bench.format_lstm(bench.bench_lstm(boards, args.repeats)))
         return 0
+    if args.what == "train":
+        boards = args.board or [DEFAULT_BOARD, "host"]
+        print(
+            f"LSTM training step (forward + BPTT + Adam update, batch 1) against one forward pass, on "
+            f"{', '.join(boards)}; {args.repeats} windows each"
+        )
+        print("RAM needed = model blob + gradient + Adam state + backward scratch (gates recomputed from c, h).\n")
+        print(bench.format_train(bench.bench_train(boards, args.repeats)))
+        return 0
     raise SystemExit(f"unknown benchmark {args.what!r}")
 
 
@@ -192,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     build.set_defaults(func=_cmd_build)
 
     bench = sub.add_parser("bench", help="print benchmark figures")
-    bench.add_argument("what", choices=("lstm",))
+    bench.add_argument("what", choices=("lstm", "train"))
     bench.add_argument("--board", action="append", default=None, help="boards (default qemu-stm32f4 and host)")
     bench.add_argument("--repeats", type=int, default=5, help="windows per model")
     bench.set_defaults(func=_cmd_bench)
