@@ -434,6 +434,10 @@ class Client:
     def use_builtin_model(self) -> ModelInfo:
         return ModelInfo.parse(self.request(wire.HIL_OP_MODEL_BUILTIN))
 
+    def recover_model(self) -> ModelInfo:
+        """After a reset: rebind the arena model it left, if its training journal says the parameters are whole."""
+        return ModelInfo.parse(self.request(wire.HIL_OP_MODEL_RECOVER))
+
     def infer(self, x: np.ndarray, *, all_steps: bool = False, timeout: float = 120.0) -> InferResult:
         """Run the loaded model over one sequence x[steps, input_size]; outputs and the device's tick count."""
         x = np.ascontiguousarray(x, dtype="<f4")

@@ -7,6 +7,7 @@ the BasicMotions IMU cases for classification. Every test runs unchanged on ever
 from __future__ import annotations
 
 import struct
+import time
 from functools import cache
 
 import numpy as np
@@ -239,6 +240,38 @@ def test_retransmitted_step_is_applied_once(deploy) -> None:
     # one step applied, not two: within float rounding of one reference step, far from two (lr * grad ~ 1e-3)
     np.testing.assert_allclose(params, ref.params, rtol=0, atol=1e-5)
     assert struct.unpack("<ffQI", first.payload)[3] == 1
+
+
+@pytest.mark.hil_requires("lstm_train_f32", "recover")
+def test_reset_during_a_step_leaves_whole_parameters(deploy, hil_session, record) -> None:
+    """The reset line pulled while the device trains: afterwards it holds the parameters from before the step or
+    those from after it, bit for bit, never a mix (the training journal in RAM that survives the reset)."""
+    model = _model()
+    dep = deploy(model, where="arena")
+    client = dep.client
+    info = client.train_config(TrainConfig("adam", "mse", STEPS, 8, lr=1e-2))
+    X, y = _electricity("train", limit=8)
+    before = client.read_tensor("params", info.n_params)  # first step: "after" can be replayed from a fresh config
+    seq = client.next_seq()
+    client.send_raw(wire.encode_frame(wire.HIL_OP_TRAIN_STEP, seq, struct.pack("<HBB", 8, 0, 0) + X.tobytes()
+                                      + y.tobytes()))  # fmt: skip
+    client.port.flush()
+    time.sleep(0.05)  # the step runs ~0.1-0.2 s on QEMU: the reset lands inside it
+    hil_session.board.reset()
+    client.hello()  # retried until the rebooted firmware answers
+    recovered = client.recover_model()
+    assert recovered.model_bytes == dep.model_bytes
+    after = client.read_tensor("params", info.n_params)
+    if np.array_equal(after, before):
+        outcome = "before"
+    else:  # the step completed before the reset: then it must be exactly the step the device would have taken
+        client.write_tensor("params", before)
+        client.train_config(TrainConfig("adam", "mse", STEPS, 8, lr=1e-2))
+        client.train_step(X, y)
+        np.testing.assert_array_equal(after, client.read_tensor("params", info.n_params))
+        outcome = "after"
+    record("params_after_reset_are_" + outcome, 1.0, "bool", model=f"lstm{HIDDEN}x{STEPS}")
+    np.testing.assert_allclose(client.infer(X[0]).outputs, forward(lt.unflatten(model, after), X[0]), atol=1e-6)
 
 
 def test_trained_model_serves_inference(deploy) -> None:

@@ -19,4 +19,8 @@
 #define HIL_ARENA_BYTES (80u * 1024u)
 #endif
 
+/* SRAM keeps its contents through a warm reset; the linker script's .noinit section is not zeroed at boot. */
+#define HIL_NOINIT __attribute__((section(".noinit")))
+#define HIL_ARENA_SURVIVES_RESET 1
+
 #endif /* HIL_BOARD_CONFIG_H */

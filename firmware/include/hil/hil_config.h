@@ -21,6 +21,15 @@
 #define HIL_ARENA_BYTES (48u * 1024u)
 #endif
 
+/* Placement of the arena and the training journal. A board whose RAM survives a warm reset puts them in a
+ * section its startup code does not zero and sets HIL_ARENA_SURVIVES_RESET, which enables MODEL_RECOVER. */
+#ifndef HIL_NOINIT
+#define HIL_NOINIT
+#endif
+#ifndef HIL_ARENA_SURVIVES_RESET
+#define HIL_ARENA_SURVIVES_RESET 0
+#endif
+
 #ifndef HIL_FW_NAME
 #define HIL_FW_NAME "hil-fw"
 #endif

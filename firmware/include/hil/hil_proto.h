@@ -38,6 +38,7 @@
 #define HIL_OP_MODEL_CHUNK 0x11   /* u32 offset, bytes -> empty; idempotent, chunks may arrive in any order */
 #define HIL_OP_MODEL_COMMIT 0x12  /* u32 crc32 of the blob -> model info payload */
 #define HIL_OP_MODEL_BUILTIN 0x13 /* empty -> model info payload; binds the model compiled into the image */
+#define HIL_OP_MODEL_RECOVER 0x14 /* empty -> model info; rebinds the arena model a reset left, if consistent */
 #define HIL_OP_INPUT_BEGIN 0x20   /* u32 input_bytes -> empty; reserves the staged input above the model */
 #define HIL_OP_INPUT_CHUNK 0x21   /* u32 offset, bytes -> empty; idempotent */
 #define HIL_OP_INFER 0x22         /* u16 steps, u8 infer_flags, u8 0, [f32 steps*input_size inline] -> infer */
@@ -71,6 +72,7 @@
 #define HIL_CAP_STACK_PAINT 0x00000004
 #define HIL_CAP_EXACT_COUNTER 0x00000008
 #define HIL_CAP_LSTM_TRAIN_F32 0x00000010
+#define HIL_CAP_RECOVER 0x00000020 /* the arena survives a warm reset: MODEL_RECOVER works */
 
 /* what the device counter counts (HELLO counter_kind); the harness converts ticks in one place */
 #define HIL_COUNTER_WALL_NS 0      /* nanoseconds of wall-clock time (host board) */

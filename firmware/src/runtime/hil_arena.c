@@ -6,9 +6,15 @@
  * future model must not fault on a Cortex-M either. */
 #define HIL_ARENA_ALIGN 8u
 
-static uint8_t hil_arena_buf[HIL_ARENA_BYTES] __attribute__((aligned(HIL_ARENA_ALIGN)));
+/* HIL_NOINIT: on boards whose RAM survives a reset, a trained model can be recovered after one (hil_journal.c). */
+static uint8_t hil_arena_buf[HIL_ARENA_BYTES] __attribute__((aligned(HIL_ARENA_ALIGN))) HIL_NOINIT;
 static uint32_t hil_arena_used;
 static uint32_t hil_arena_high;
+
+uint8_t *hil_arena_base(void)
+{
+    return hil_arena_buf;
+}
 
 void hil_arena_reset(void)
 {

@@ -22,6 +22,8 @@ uint32_t hil_arena_mark(void);
 void hil_arena_release(uint32_t mark);
 
 uint32_t hil_arena_free_bytes(void);
+/* Where the first allocation lands: what MODEL_RECOVER inspects before it allocates anything. */
+uint8_t *hil_arena_base(void);
 void hil_arena_stats(hil_arena_stats_t *stats);
 
 #endif /* HIL_ARENA_H */

@@ -9,6 +9,7 @@
 #include "hil/hil_wire.h"
 #include "hil_arena.h"
 #include "hil_fmt.h"
+#include "hil_journal.h"
 #include "hil_runtime.h"
 
 hil_runtime_t hil_rt;
@@ -101,6 +102,9 @@ static hil_status_t hil_op_hello(hil_op_t *op)
 #if HIL_HAVE_BUILTIN_MODEL
     caps |= HIL_CAP_BUILTIN_MODEL;
 #endif
+#if HIL_ARENA_SURVIVES_RESET
+    caps |= HIL_CAP_RECOVER;
+#endif
     if (facts.stack_bytes != 0u) {
         caps |= HIL_CAP_STACK_PAINT;
     }
@@ -162,6 +166,7 @@ static hil_status_t hil_op_reset(hil_op_t *op)
     switch (op->req[0]) {
     case HIL_RESET_SOFT:
         hil_drop_all();
+        hil_journal_forget(); /* the host dropped the model: nothing to recover after a later reset */
         return HIL_OK;
     case HIL_RESET_REBOOT:
         op->after = HIL_AFTER_REBOOT;
@@ -184,6 +189,7 @@ static const struct {
     {HIL_OP_MODEL_CHUNK, hil_op_model_chunk},
     {HIL_OP_MODEL_COMMIT, hil_op_model_commit},
     {HIL_OP_MODEL_BUILTIN, hil_op_model_builtin},
+    {HIL_OP_MODEL_RECOVER, hil_op_model_recover},
     {HIL_OP_INPUT_BEGIN, hil_op_input_begin},
     {HIL_OP_INPUT_CHUNK, hil_op_input_chunk},
     {HIL_OP_INFER, hil_op_infer},

@@ -6,6 +6,7 @@
 #include "hil/hil_port.h"
 #include "hil/hil_wire.h"
 #include "hil_arena.h"
+#include "hil_journal.h"
 #include "hil_runtime.h"
 
 #if HIL_HAVE_BUILTIN_MODEL
@@ -31,6 +32,7 @@ hil_status_t hil_op_model_begin(hil_op_t *op)
     }
     const uint32_t bytes = hil_get_u32(op->req);
     hil_drop_all();
+    hil_journal_forget(); /* the arena is about to be overwritten */
     st = hil_blob_size_ok(op, bytes); /* refuse now rather than after the whole upload */
     if (st != HIL_OK) {
         return st;
@@ -136,6 +138,7 @@ hil_status_t hil_op_model_commit(hil_op_t *op)
     if (st != HIL_OK) {
         return st;
     }
+    hil_journal_commit(hil_rt.blob, hil_rt.blob_bytes);
     hil_model_info(op, hil_rt.blob_bytes);
     return HIL_OK;
 }
@@ -147,6 +150,7 @@ hil_status_t hil_op_model_builtin(hil_op_t *op)
         return st;
     }
     hil_drop_all();
+    hil_journal_forget();
 #if HIL_HAVE_BUILTIN_MODEL
     /* Bound in place from flash: a built-in model exists precisely because it may not fit the arena. */
     st = hil_bind(op, hil_builtin_model, hil_builtin_model_bytes);
@@ -157,6 +161,39 @@ hil_status_t hil_op_model_builtin(hil_op_t *op)
     return HIL_OK;
 #else
     return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "image built without a built-in model");
+#endif
+}
+
+hil_status_t hil_op_model_recover(hil_op_t *op)
+{
+    hil_status_t st = hil_need(op, "MODEL_RECOVER", 0u, 1);
+    if (st != HIL_OK) {
+        return st;
+    }
+#if HIL_ARENA_SURVIVES_RESET
+    hil_drop_all(); /* bookkeeping only: the arena's bytes are what is being recovered */
+    uint32_t bytes = 0u;
+    switch (hil_journal_check(hil_arena_base(), &bytes)) {
+    case HIL_JOURNAL_WHOLE:
+        break;
+    case HIL_JOURNAL_TORN:
+        hil_journal_forget();
+        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED,
+                        "a reset hit a training update: parameters were a mix, discarded; load the model again");
+    default:
+        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "nothing to recover: no committed model survived the reset");
+    }
+    hil_rt.blob = hil_arena_alloc(bytes); /* the first allocation: exactly where the blob lies */
+    hil_rt.blob_bytes = bytes;
+    hil_rt.mark_after_blob = hil_arena_mark();
+    st = hil_bind(op, hil_rt.blob, bytes);
+    if (st != HIL_OK) {
+        return st;
+    }
+    hil_model_info(op, bytes);
+    return HIL_OK;
+#else
+    return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "this board's RAM does not survive a reset: nothing to recover");
 #endif
 }
 

@@ -12,6 +12,7 @@
 #include "hil/hil_port.h"
 #include "hil/hil_wire.h"
 #include "hil_arena.h"
+#include "hil_journal.h"
 #include "hil_runtime.h"
 
 #define HIL_ROUND8(n) (((uint64_t)(n) + 7u) & ~(uint64_t)7u) /* what hil_arena_alloc takes for n bytes */
@@ -243,6 +244,7 @@ hil_status_t hil_op_train_step(hil_op_t *op)
         (void)hil_vec_scale_f32(t->grad, n, 1.0f / (float)b.batch);
     }
     (void)hil_clip_grad_norm_f32(t->grad, n, t->clip, &norm);
+    hil_journal_begin_update(); /* from here until the commit below a reset leaves the parameters torn */
     if (t->optimizer == HIL_OPT_ADAM) {
         const hil_adam_params_t p = {t->lr, t->beta1, t->beta2, t->eps};
         st = hil_adam_step_f32(&p, t->params, t->grad, t->m, t->v, n, t->steps_done + 1u);
@@ -252,9 +254,11 @@ hil_status_t hil_op_train_step(hil_op_t *op)
     }
     const uint64_t t1 = hil_port_counter();
     if (st != HIL_OK) {
+        hil_journal_abort_update();
         return hil_fail(op, st, "update would make parameters non-finite (grad norm %u.%03u); parameters unchanged",
                         (uint32_t)norm, (uint32_t)((norm - (float)(uint32_t)norm) * 1000.0f));
     }
+    hil_journal_commit(hil_rt.blob, hil_rt.blob_bytes); /* outside the counted span: bookkeeping, not learning */
     t->steps_done++;
     hil_rt.last_ticks = t1 - t0;
     hil_step_answer(op, loss_sum / (float)b.batch, norm, t1 - t0);
@@ -387,5 +391,8 @@ hil_status_t hil_op_tensor_write(hil_op_t *op)
         return st;
     }
     memcpy(data + offset, op->req + HIL_TENSOR_REQ_SIZE, bytes);
+    if (op->req[0] == HIL_TENSOR_PARAMS) {
+        hil_journal_commit(hil_rt.blob, hil_rt.blob_bytes); /* the new parameters are the ones to recover */
+    }
     return HIL_OK;
 }

@@ -68,6 +68,7 @@ hil_status_t hil_op_model_begin(hil_op_t *op);
 hil_status_t hil_op_model_chunk(hil_op_t *op);
 hil_status_t hil_op_model_commit(hil_op_t *op);
 hil_status_t hil_op_model_builtin(hil_op_t *op);
+hil_status_t hil_op_model_recover(hil_op_t *op);
 hil_status_t hil_op_input_begin(hil_op_t *op);
 hil_status_t hil_op_input_chunk(hil_op_t *op);
 hil_status_t hil_op_infer(hil_op_t *op);
