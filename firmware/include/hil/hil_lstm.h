@@ -52,6 +52,11 @@ typedef struct {
 /* Parse a blob (in RAM or flash) into `model`; pointers point into the blob, nothing is copied. */
 hil_status_t hil_lstm_bind_f32(const uint8_t *blob, size_t blob_bytes, hil_lstm_model_f32_t *model);
 
+/* HIL_OK when the layer chain is usable: 1..HIL_LSTM_MAX_LAYERS layers, nonzero sizes, every pointer set, each
+ * layer's input the previous layer's hidden size. The kernels check it on every call because a model may be
+ * compiled in rather than bound; O(layers), nothing next to the cost of one step. HIL_ERR_BAD_MODEL otherwise. */
+hil_status_t hil_lstm_check_f32(const hil_lstm_model_f32_t *model);
+
 /* Bytes of context hil_lstm_forward_f32 needs for this model. */
 size_t hil_lstm_buffer_size_f32(const hil_lstm_model_f32_t *model);
 

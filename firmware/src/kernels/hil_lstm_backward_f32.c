@@ -18,24 +18,6 @@ static float hil_sigmoidf(float x)
     return 1.0f / (1.0f + expf(-x));
 }
 
-/* Checked on every call, as hil_lstm_forward_f32 does: a compiled-in model never passes through bind, and a bad
- * layer chain would make the loops below run past weights, gradient and scratch. */
-static int hil_train_model_ok(const hil_lstm_model_f32_t *model)
-{
-    if (model->n_layers < 1u || model->n_layers > HIL_LSTM_MAX_LAYERS || model->output_size == 0u ||
-        model->dense_w == NULL || model->dense_b == NULL) {
-        return 0;
-    }
-    for (unsigned l = 0; l < model->n_layers; l++) {
-        const hil_lstm_layer_f32_t *layer = &model->layers[l];
-        if (layer->input_size == 0u || layer->hidden_size == 0u || layer->w_ih == NULL || layer->w_hh == NULL ||
-            layer->bias == NULL || (l > 0u && layer->input_size != model->layers[l - 1u].hidden_size)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* The activated gates of one layer at one step into gates[4H]. `h_prev` NULL at step 0 (zero state: the
  * recurrent terms are skipped, which adds exactly nothing). The same dot products in the same order as
  * hil_lstm_cell_f32, so the model trained is bit for bit the model inference runs, and a recomputation in the
@@ -83,7 +65,7 @@ hil_status_t hil_lstm_backward_f32(const hil_lstm_model_f32_t *model, const hil_
         grad == NULL || loss == NULL || (loss_kind != HIL_LOSS_MSE && loss_kind != HIL_LOSS_CE)) {
         return HIL_ERR_BAD_REQUEST;
     }
-    if (!hil_train_model_ok(model)) {
+    if (hil_lstm_check_f32(model) != HIL_OK) {
         return HIL_ERR_BAD_MODEL;
     }
     if (ctx->size < hil_lstm_train_buffer_size_f32(model, steps)) {

@@ -2,24 +2,6 @@
 
 #include "hil/hil_lstm.h"
 
-/* Checked on every call because a model may be compiled in rather than bound: a bad layer chain would make the
- * cells read past their weights. O(layers), nothing next to the cost of one step. */
-static int hil_lstm_model_ok(const hil_lstm_model_f32_t *model)
-{
-    if (model->n_layers < 1u || model->n_layers > HIL_LSTM_MAX_LAYERS || model->output_size == 0u ||
-        model->dense_w == NULL || model->dense_b == NULL) {
-        return 0;
-    }
-    for (unsigned l = 0; l < model->n_layers; l++) {
-        const hil_lstm_layer_f32_t *layer = &model->layers[l];
-        if (layer->input_size == 0u || layer->hidden_size == 0u || layer->w_ih == NULL || layer->w_hh == NULL ||
-            layer->bias == NULL || (l > 0u && layer->input_size != model->layers[l - 1u].hidden_size)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_ctx_f32_t *ctx,
                                   const float *input, uint16_t steps, uint8_t infer_flags, float *output)
 {
@@ -27,7 +9,7 @@ hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_l
         (infer_flags & (uint8_t)~HIL_INFER_ALL_STEPS) != 0u) {
         return HIL_ERR_BAD_REQUEST;
     }
-    if (!hil_lstm_model_ok(model)) {
+    if (hil_lstm_check_f32(model) != HIL_OK) {
         return HIL_ERR_BAD_MODEL;
     }
     if (ctx->size < hil_lstm_buffer_size_f32(model)) {
