@@ -190,3 +190,93 @@ def format_train(figures: list[TrainFigure]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
     return table + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+# ---- Echo State Network ---------------------------------------------------------------------------------------
+ESN_UNITS = (50, 100, 200)
+
+
+@dataclass(frozen=True)
+class EsnFigure:
+    """Counter units (instructions on QEMU, ns on the host) per operation of one ESN size; None: did not fit."""
+
+    board: str
+    n_reservoir: int
+    unit: str
+    needed_bytes: int
+    arena_bytes: int
+    init: float | None = None  # draw W_in, W_res and the power iteration (ESN_CONFIG)
+    update: float | None = None  # per state update x(t) = f(x(t-1), u(t))
+    accumulate: float | None = None  # per training sample: A += z z^T, B += z y^T (and z)
+    fit: float | None = None  # Cholesky solve of (A + ridge I) W_out^T = B
+    score: float | None = None  # per scored sample: update + readout + squared error
+    samples: int = 0  # training samples fitted
+
+
+def bench_esn_on(session: BoardSession, n_reservoir: int) -> EsnFigure:
+    """The HIL suite's water-flow autoencoder (K = 1, 24-hour windows) at n_reservoir units, one request in flight
+    at a time so no receive interrupt lands inside a counted span."""
+    from harness.models.esn import EsnConfig
+
+    cfg = EsnConfig.autoencoder(1, n_reservoir, density=0.1, spectral_radius=0.9, leak_rate=0.5, ridge=0.1,
+                                washout=12, seed=1)  # fmt: skip
+    task = datasets.AnomalyTask.from_manifest(datasets.load("water_flow"))
+    train, test = task.streams("train", normal_only=True), task.streams("test")
+    client = session.open(session.image)
+    hello = session.hello
+    assert hello is not None
+    need = client.esn_config(cfg, window=task.window, max_windows=64, query=True)
+    fig = EsnFigure(session.board.name, n_reservoir, hello.counter_unit, need.needed_bytes, need.free_bytes)
+    if not need.fits:
+        return fig
+    ticks = hello.ticks_to_counter_unit
+    info = client.esn_config(cfg, window=task.window, max_windows=64)
+    feeds = [client.esn_feed(s.u, in_flight=1) for s in train]
+    fitted = feeds[-1].samples_fitted
+    update = sum(f.update_ticks for f in feeds)
+    samples = sum(len(s.u) for s in train)
+    fit = client.esn_fit()
+    scores = [client.esn_score(s.u, in_flight=1) for s in test]
+    scored = sum(len(s.u) for s in test)
+    return EsnFigure(
+        fig.board, n_reservoir, fig.unit, fig.needed_bytes, fig.arena_bytes,
+        init=ticks(info.ticks),
+        update=ticks(update) / samples,
+        accumulate=ticks(sum(f.ticks - f.update_ticks for f in feeds)) / fitted,
+        fit=ticks(fit.ticks),
+        score=ticks(sum(s.ticks for s in scores)) / scored,
+        samples=fitted,
+    )  # fmt: skip
+
+
+def bench_esn(boards: list[str], units: tuple[int, ...] = ESN_UNITS) -> list[EsnFigure]:
+    out: list[EsnFigure] = []
+    for name in boards:
+        session = session_for(get_board(name))
+        try:
+            out += [bench_esn_on(session, n) for n in units]
+        finally:
+            session.close()
+    return out
+
+
+def format_esn(figures: list[EsnFigure]) -> str:
+    def fmt(value: float | None, unit: str) -> str:
+        if value is None:
+            return "-"
+        if unit == "ns":
+            return f"{value / 1e3:,.1f} us" if value < 1e6 else f"{value / 1e6:,.2f} ms"
+        return f"{value:,.0f}"
+
+    rows = [("board", "N", "init", "update/sample", "accumulate/sample", "fit", "score/sample", "RAM needed")]
+    notes = []
+    for f in figures:
+        rows.append((f.board, str(f.n_reservoir), fmt(f.init, f.unit), fmt(f.update, f.unit),
+                     fmt(f.accumulate, f.unit), fmt(f.fit, f.unit), fmt(f.score, f.unit),
+                     f"{f.needed_bytes:,} B"))  # fmt: skip
+        if f.update is None:
+            notes.append(f"{f.board} N={f.n_reservoir}: does not fit: needs {f.needed_bytes:,} B, has "
+                         f"{f.arena_bytes:,} B")  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return table + ("\n\n" + "\n".join(notes) if notes else "")

@@ -51,6 +51,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print("RAM needed = model blob + gradient + Adam state + backward scratch (gates recomputed from c, h).\n")
         print(bench.format_train(bench.bench_train(boards, args.repeats)))
         return 0
+    if args.what == "esn":
+        boards = args.board or [DEFAULT_BOARD, "host"]
+        print(f"Echo State Network trained on the device: the water-flow autoencoder (K = 1) at N = "
+              f"{', '.join(map(str, bench.ESN_UNITS))} units, on {', '.join(boards)}")  # fmt: skip
+        print("Counter units: instructions on QEMU (exact under -icount shift=0), wall-clock time on the host;")
+        print("update = one reservoir step (N(N+K+1) MACs + N tanh), accumulate = A += z z^T, B += z y^T per training")
+        print("sample, fit = Cholesky ridge solve, score = update + readout + squared error per sample.\n")
+        print(bench.format_esn(bench.bench_esn(boards)))
+        return 0
     raise SystemExit(f"unknown benchmark {args.what!r}")
 
 
@@ -87,7 +96,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print()
     print(summary.format_run(run_dir, baselines_dir=baselines_dir))
     print(f"\nexit status {code}: {runs.EXIT_MEANINGS.get(code, 'see pytest')}")
-    print(f"rows:    {run_dir / 'results.parquet'} (and results.csv)\njunit:   {run_dir / 'junit.xml'}")
+    if (run_dir / "results.parquet").is_file():
+        print(f"rows:    {run_dir / 'results.parquet'} (and results.csv)")
+    print(f"junit:   {run_dir / 'junit.xml'}")
     if done.history_file:
         print(f"history: {done.history_file.parent} (pd.read_parquet reads the folder)")
     if done.screenshot:
@@ -201,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     build.set_defaults(func=_cmd_build)
 
     bench = sub.add_parser("bench", help="print benchmark figures")
-    bench.add_argument("what", choices=("lstm", "train"))
+    bench.add_argument("what", choices=("lstm", "train", "esn"))
     bench.add_argument("--board", action="append", default=None, help="boards (default qemu-stm32f4 and host)")
     bench.add_argument("--repeats", type=int, default=5, help="windows per model")
     bench.set_defaults(func=_cmd_bench)

@@ -14,6 +14,7 @@ import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import serial
@@ -21,6 +22,9 @@ import serial
 from harness.link import LinkError
 from harness.proto import wire
 from harness.proto.wire import Status
+
+if TYPE_CHECKING:
+    from harness.models.esn import EsnConfig
 
 log = logging.getLogger("harness.wire")
 
@@ -204,11 +208,106 @@ class StepResult:
         return cls(loss, norm, ticks, done)
 
 
+# ---- Echo State Network (ESN_* opcodes; docs/protocol.md "Echo State Network") ----------------------------------
+
+
+def esn_config_payload(cfg: EsnConfig, *, window: int, max_windows: int, query: bool = False) -> bytes:
+    """ESN_CONFIG's request: ``cfg`` (harness.models.esn.EsnConfig, the mirror of hil_esn_config_t) plus the runtime's
+    window (samples per scored window) and max_windows (calibration MSEs the device keeps for the threshold)."""
+    flags = wire.HIL_ESN_CONFIG_QUERY if query else 0
+    return struct.pack(
+        "<BBBBHHHHIIII6f", flags, int(cfg.feedback), int(cfg.readout_input), 0, cfg.n_inputs, cfg.n_reservoir,
+        cfg.n_outputs, cfg.power_iterations, cfg.seed, cfg.washout, window, max_windows, cfg.density,
+        cfg.spectral_radius, cfg.input_scale, cfg.leak_rate, cfg.ridge, cfg.feedback_scale,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EsnInfo:
+    """ESN_CONFIG's answer: arena bytes the configuration needs (by region) and has; the reservoir's estimate."""
+
+    needed_bytes: int
+    free_bytes: int  # the whole arena: ESN_CONFIG drops any LSTM model
+    weights_bytes: int
+    state_bytes: int
+    normal_bytes: int  # A and B: independent of the number of training samples
+    calib_bytes: int  # max_windows calibration MSEs
+    n_features: int  # D
+    rho_estimate: float  # power-iteration spectral radius of W_res before scaling; 0 for a query
+    ticks: int  # drawing the reservoir and the power iteration
+
+    @classmethod
+    def parse(cls, payload: bytes) -> EsnInfo:
+        if len(payload) != wire.HIL_ESN_INFO_SIZE:
+            raise LinkError(f"ESN info has {len(payload)} bytes, expected {wire.HIL_ESN_INFO_SIZE}")
+        needed, free, weights, state, normal, calib, d, _pad, rho, ticks = struct.unpack("<6IHHfQ", payload)
+        return cls(needed, free, weights, state, normal, calib, d, rho, ticks)
+
+    @property
+    def fits(self) -> bool:
+        return self.needed_bytes <= self.free_bytes
+
+
+@dataclass(frozen=True)
+class EsnFeedResult:
+    """ESN_FEED over one stream (all its chunks): counters from the last answer, ticks summed over chunks."""
+
+    samples_fitted: int  # since ESN_CONFIG, washout samples excluded
+    position: int  # samples of the stream so far
+    ticks: int
+    update_ticks: int  # the state updates alone
+    chunks: int
+
+
+@dataclass(frozen=True)
+class EsnFitResult:
+    samples_fitted: int
+    n_features: int
+    n_outputs: int
+    ticks: int
+
+
+@dataclass(frozen=True)
+class EsnScoreResult:
+    """ESN_SCORE over one stream: every completed window's MSE and flag, in order."""
+
+    mse: np.ndarray  # float32 [windows]
+    flags: np.ndarray  # bool [windows]; all False while calibrating or before ESN_THRESHOLD
+    position: int
+    windows_scored: int  # device counters since ESN_FIT (calibration windows not counted)
+    windows_flagged: int
+    ticks: int
+    update_ticks: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class EsnThreshold:
+    threshold: float  # median + std, rounded to float32
+    median: float
+    std: float
+    n_windows: int
+    ticks: int
+
+    @classmethod
+    def parse(cls, payload: bytes) -> EsnThreshold:
+        if len(payload) != wire.HIL_ESN_THRESHOLD_SIZE:
+            raise LinkError(f"ESN threshold answer has {len(payload)} bytes, expected {wire.HIL_ESN_THRESHOLD_SIZE}")
+        return cls(*struct.unpack("<fffIQ", payload))
+
+
 TENSORS = {
     "params": wire.HIL_TENSOR_PARAMS,
     "grads": wire.HIL_TENSOR_GRADS,
     "opt_m": wire.HIL_TENSOR_OPT_M,
     "opt_v": wire.HIL_TENSOR_OPT_V,
+    "esn_w_in": wire.HIL_TENSOR_ESN_W_IN,
+    "esn_w_res": wire.HIL_TENSOR_ESN_W_RES,
+    "esn_w_back": wire.HIL_TENSOR_ESN_W_BACK,
+    "esn_w_out": wire.HIL_TENSOR_ESN_W_OUT,
+    "esn_state": wire.HIL_TENSOR_ESN_STATE,
+    "esn_threshold": wire.HIL_TENSOR_ESN_THRESHOLD,
+    "esn_a": wire.HIL_TENSOR_ESN_A,
 }
 
 
@@ -244,6 +343,9 @@ class Client:
     hello_info: Hello | None = None
     counters: LinkCounters = field(default_factory=LinkCounters)
     banner_lines: list[str] = field(default_factory=list)
+    # the ESN this client configured (inputs, outputs, window) and where its stream is: chunks carry positions
+    _esn_shape: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
+    _esn_position: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._reader = wire.FrameReader()
@@ -501,6 +603,110 @@ class Client:
             for i in range(0, data.size, per)
         ]
         self.transact(requests)
+
+    # ---- Echo State Network -----------------------------------------------------------------------------------
+    def esn_config(self, cfg: EsnConfig, *, window: int, max_windows: int = 0, query: bool = False) -> EsnInfo:
+        """Build the ESN on the device: reservoir from cfg.seed, A, B, state and max_windows calibration slots (or,
+        with query, only say what that needs). Drops any LSTM model; refused up front when it does not fit."""
+        payload = esn_config_payload(cfg, window=window, max_windows=max_windows, query=query)
+        info = EsnInfo.parse(self.request(wire.HIL_OP_ESN_CONFIG, payload, timeout=120.0))
+        self._esn_shape = (cfg.n_inputs, cfg.n_outputs, window)
+        return info
+
+    def _esn_chunks(
+        self, opcode: int, u: np.ndarray, y: np.ndarray | None, begin: bool, flags: int, answer_bytes: int
+    ) -> list[tuple[int, bytes]]:
+        """One stream's samples as FEED/SCORE requests that fit a frame each way, with their stream positions."""
+        if self._esn_shape is None:
+            raise RuntimeError("no ESN configured through this client: call esn_config() first")
+        k, o, window = self._esn_shape
+        u = np.ascontiguousarray(np.asarray(u, dtype="<f4").reshape(len(u), -1))
+        if u.shape[1] != k:
+            raise ValueError(f"u has {u.shape[1]} channels; the ESN has {k} inputs")
+        width = k
+        if y is not None:
+            y = np.ascontiguousarray(np.asarray(y, dtype="<f4").reshape(len(y), -1))
+            if y.shape != (u.shape[0], o):
+                raise ValueError(f"y has shape {y.shape}; expected [{u.shape[0]}, {o}]")
+            flags |= wire.HIL_ESN_STREAM_TARGETS
+            width += o
+        per = min((self.max_payload - wire.HIL_ESN_STREAM_HEADER_SIZE) // (4 * width), 0xFFFF)
+        if answer_bytes:  # SCORE: at most per/window + 1 windows end in a chunk, each 5 B of the answer
+            windows = (self.max_payload - wire.HIL_ESN_SCORE_HEADER_SIZE) // answer_bytes
+            per = min(per, (windows - 1) * window)
+        start = 0 if begin else self._esn_position
+        requests = []
+        for off in range(0, u.shape[0], per):
+            n = min(per, u.shape[0] - off)
+            f = flags | (wire.HIL_ESN_STREAM_BEGIN if begin and off == 0 else 0)
+            data = u[off : off + n].tobytes() + (b"" if y is None else y[off : off + n].tobytes())
+            requests.append((opcode, struct.pack("<BBHI", f, 0, n, start + off) + data))
+        return requests
+
+    def esn_feed(
+        self, u: np.ndarray, y: np.ndarray | None = None, *, begin: bool = True, in_flight: int | None = None
+    ) -> EsnFeedResult:
+        """Add a stream of training samples u[T, K] (targets y[T, O]; None: y = u, the autoencoder) to the device's
+        normal equations; begin=False continues the stream the last call left. Chunks carry their stream position,
+        so the device refuses one out of order (a chunk lost and resent while later ones were in flight) instead of
+        learning from a shuffled stream; in_flight=1 also keeps the device's counter free of receive interrupts."""
+        requests = self._esn_chunks(wire.HIL_OP_ESN_FEED, u, y, begin, 0, 0)
+        answers = [f.payload for f in self.transact(requests, timeout=60.0, window=in_flight)]
+        for a in answers:
+            if len(a) != wire.HIL_ESN_FEED_SIZE:
+                raise LinkError(f"ESN_FEED answer has {len(a)} bytes, expected {wire.HIL_ESN_FEED_SIZE}")
+        parts = [struct.unpack("<IIQQ", a) for a in answers]
+        self._esn_position = parts[-1][1]
+        return EsnFeedResult(parts[-1][0], parts[-1][1], sum(p[2] for p in parts), sum(p[3] for p in parts),
+                             len(parts))  # fmt: skip
+
+    def esn_fit(self) -> EsnFitResult:
+        """Solve (A + ridge I) W_out^T = B on the device (Cholesky in place)."""
+        answer = self.request(wire.HIL_OP_ESN_FIT, timeout=120.0)
+        if len(answer) != wire.HIL_ESN_FIT_SIZE:
+            raise LinkError(f"ESN_FIT answer has {len(answer)} bytes, expected {wire.HIL_ESN_FIT_SIZE}")
+        return EsnFitResult(*struct.unpack("<IHHQ", answer))
+
+    def esn_score(
+        self,
+        u: np.ndarray,
+        y: np.ndarray | None = None,
+        *,
+        begin: bool = True,
+        calibrate: bool = False,
+        in_flight: int | None = None,
+    ) -> EsnScoreResult:
+        """Per-window reconstruction MSE (or prediction MSE against y) and anomaly flag of a stream u[T, K].
+        calibrate=True scores training data for esn_threshold(): the device keeps those MSEs and flags nothing."""
+        flags = wire.HIL_ESN_STREAM_CALIBRATE if calibrate else 0
+        requests = self._esn_chunks(wire.HIL_OP_ESN_SCORE, u, y, begin, flags, 5)
+        mse: list[np.ndarray] = []
+        flag: list[np.ndarray] = []
+        parts = []
+        head = wire.HIL_ESN_SCORE_HEADER_SIZE
+        for frame in self.transact(requests, timeout=60.0, window=in_flight):
+            a = frame.payload
+            position, count, _pad, scored, flagged, ticks, update_ticks = struct.unpack_from("<IHHIIQQ", a)
+            if len(a) != head + 5 * count:
+                raise LinkError(f"ESN_SCORE answer has {len(a)} bytes, its header announces {count} windows")
+            mse.append(np.frombuffer(a, dtype="<f4", count=count, offset=head))
+            flag.append(np.frombuffer(a, dtype=np.uint8, count=count, offset=head + 4 * count).astype(bool))
+            parts.append((position, scored, flagged, ticks, update_ticks))
+        self._esn_position = parts[-1][0]
+        return EsnScoreResult(
+            mse=np.concatenate(mse).astype(np.float32),
+            flags=np.concatenate(flag),
+            position=parts[-1][0],
+            windows_scored=parts[-1][1],
+            windows_flagged=parts[-1][2],
+            ticks=sum(p[3] for p in parts),
+            update_ticks=sum(p[4] for p in parts),
+            chunks=len(parts),
+        )
+
+    def esn_threshold(self) -> EsnThreshold:
+        """median + std of the calibration windows' MSEs, set as the device's anomaly threshold."""
+        return EsnThreshold.parse(self.request(wire.HIL_OP_ESN_THRESHOLD, timeout=60.0))
 
     @staticmethod
     def _parse_infer(answer: bytes, all_steps: bool) -> InferResult:

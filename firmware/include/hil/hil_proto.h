@@ -45,6 +45,11 @@
 #define HIL_OP_TRAIN_CONFIG 0x30  /* train config (below) -> train info */
 #define HIL_OP_TRAIN_STEP 0x31    /* u16 batch, u8 0, u8 0, [f32 inputs, f32 targets inline] -> train step answer */
 #define HIL_OP_EVAL 0x32          /* as TRAIN_STEP, loss only, nothing updated -> train step answer */
+#define HIL_OP_ESN_CONFIG 0x40    /* esn config (below) -> esn info; draws the reservoir, drops any LSTM model */
+#define HIL_OP_ESN_FEED 0x41      /* esn stream request (below) -> esn feed answer; adds samples to A and B */
+#define HIL_OP_ESN_FIT 0x42       /* empty -> esn fit answer; ridge solve of A, B into W_out */
+#define HIL_OP_ESN_SCORE 0x43     /* esn stream request -> esn score answer; per-window MSE and anomaly flag */
+#define HIL_OP_ESN_THRESHOLD 0x44 /* empty -> esn threshold answer; median + std of the calibration windows */
 
 /* HIL_OP_INFER flags */
 #define HIL_INFER_ALL_STEPS 0x01 /* answer the head's output after every step, not only the last */
@@ -54,6 +59,15 @@
 #define HIL_TENSOR_GRADS 2  /* gradient of the last TRAIN_STEP, averaged over the batch, after clipping */
 #define HIL_TENSOR_OPT_M 3  /* SGD momentum buffer, or Adam's first moment */
 #define HIL_TENSOR_OPT_V 4  /* Adam's second moment */
+/* ESN tensors (hil_esn.h layouts), after ESN_CONFIG; writable, for experiments such as scoring with the
+ * reference's W_out or threshold */
+#define HIL_TENSOR_ESN_W_IN 16      /* [N][K+1], column 0 the input bias */
+#define HIL_TENSOR_ESN_W_RES 17     /* [N][N], scaled to the spectral radius */
+#define HIL_TENSOR_ESN_W_BACK 18    /* [N][O], only with feedback */
+#define HIL_TENSOR_ESN_W_OUT 19     /* W_out^T [D][O] after ESN_FIT; before it, B = sum of z y^T */
+#define HIL_TENSOR_ESN_STATE 20     /* x [N] of the current stream */
+#define HIL_TENSOR_ESN_THRESHOLD 21 /* 1 value: the anomaly threshold, NaN until ESN_THRESHOLD (or a write) */
+#define HIL_TENSOR_ESN_A 22         /* D(D+1)/2, packed lower triangle of A = sum z z^T; after ESN_FIT its Cholesky L */
 
 /* training: optimizers and losses */
 #define HIL_OPT_SGD 0  /* buf = momentum*buf + g; p -= lr*buf (PyTorch SGD, dampening 0) */
@@ -61,6 +75,12 @@
 #define HIL_LOSS_MSE 0 /* target: output_size floats; loss = mean over outputs of (y - t)^2 */
 #define HIL_LOSS_CE 1  /* target: 1 float holding the class index; loss = -log softmax(y)[class] */
 #define HIL_TRAIN_QUERY 0x01 /* TRAIN_CONFIG flag: only say what the configuration needs, reserve nothing */
+
+/* ESN flags */
+#define HIL_ESN_CONFIG_QUERY 0x01     /* ESN_CONFIG: only say what the configuration needs; nothing is dropped */
+#define HIL_ESN_STREAM_BEGIN 0x01     /* FEED/SCORE: a new stream: x = 0, y(-1) = 0, washout again; position 0 */
+#define HIL_ESN_STREAM_TARGETS 0x02   /* FEED/SCORE: f32 y[n][O] follow the inputs; without: target = input (O == K) */
+#define HIL_ESN_STREAM_CALIBRATE 0x04 /* SCORE: training windows: keep their MSEs for ESN_THRESHOLD, flag none */
 
 /* HIL_OP_RESET modes */
 #define HIL_RESET_SOFT 0
@@ -73,6 +93,7 @@
 #define HIL_CAP_EXACT_COUNTER 0x00000008
 #define HIL_CAP_LSTM_TRAIN_F32 0x00000010
 #define HIL_CAP_RECOVER 0x00000020 /* the arena survives a warm reset: MODEL_RECOVER works */
+#define HIL_CAP_ESN_F32 0x00000040 /* ESN_* opcodes: reservoir, ridge readout and anomaly threshold on the device */
 
 /* what the device counter counts (HELLO counter_kind); the harness converts ticks in one place */
 #define HIL_COUNTER_WALL_NS 0      /* nanoseconds of wall-clock time (host board) */
@@ -120,6 +141,29 @@
  * train step answer (HIL_TRAIN_STEP_SIZE bytes)
  *   f32 loss (mean over the batch), f32 grad_norm (before clipping; 0 for EVAL), u64 ticks, u32 steps_done
  *
+ * ESN_CONFIG request (HIL_ESN_CONFIG_SIZE bytes); the fields of hil_esn_config_t (hil_esn.h) plus the runtime's
+ *   u8  flags (HIL_ESN_CONFIG_QUERY), u8 feedback, u8 readout_input, u8 0
+ *   u16 n_inputs K, n_reservoir N, n_outputs O, power_iterations
+ *   u32 seed, washout (samples per stream run but neither fitted nor scored), window (samples per scored window),
+ *       max_windows (calibration MSEs kept for ESN_THRESHOLD)
+ *   f32 density, spectral_radius, input_scale, leak_rate, ridge, feedback_scale
+ * esn info answer (HIL_ESN_INFO_SIZE bytes): what the configuration needs, whether or not it was built
+ *   u32 needed_bytes, free_bytes (the whole arena: ESN_CONFIG drops everything else), weights_bytes, state_bytes,
+ *       normal_bytes (A + B), calib_bytes (4 * max_windows)
+ *   u16 n_features D, u16 0, f32 rho_estimate (before scaling; 0 for a query), u64 ticks (draw + power iteration)
+ * ESN_FEED / ESN_SCORE request: u8 flags (HIL_ESN_STREAM_*), u8 0, u16 n, u32 position (the stream's sample index
+ *   of the first sample: chunks of a stream go in order), f32 u[n][K], then f32 y[n][O] with STREAM_TARGETS
+ * esn feed answer (HIL_ESN_FEED_SIZE bytes)
+ *   u32 samples_fitted (since ESN_CONFIG), u32 position (after this chunk), u64 ticks, u64 update_ticks (the state
+ *   updates alone)
+ * esn fit answer (HIL_ESN_FIT_SIZE bytes): u32 samples_fitted, u16 D, u16 O, u64 ticks
+ * esn score answer: HIL_ESN_SCORE_HEADER_SIZE bytes
+ *   u32 position, u16 n_windows (completed by this chunk), u16 0, u32 windows_scored, u32 windows_flagged (both
+ *   since ESN_FIT, calibration windows not counted), u64 ticks, u64 update_ticks
+ *   then f32 mse[n_windows], u8 flag[n_windows] (1: mse > threshold; always 0 when calibrating)
+ * esn threshold answer (HIL_ESN_THRESHOLD_SIZE bytes): f32 threshold, f32 median, f32 std (population), u32 n_windows,
+ *   u64 ticks
+ *
  * error payload: u8 code (hil_status_t), u8 reason_len, reason ASCII (no terminator)
  */
 #define HIL_HELLO_FIXED_SIZE 40
@@ -131,5 +175,12 @@
 #define HIL_TRAIN_INFO_SIZE 20
 #define HIL_TRAIN_STEP_SIZE 20
 #define HIL_TENSOR_REQ_SIZE 8
+#define HIL_ESN_CONFIG_SIZE 52
+#define HIL_ESN_INFO_SIZE 40
+#define HIL_ESN_STREAM_HEADER_SIZE 8
+#define HIL_ESN_FEED_SIZE 24
+#define HIL_ESN_FIT_SIZE 16
+#define HIL_ESN_SCORE_HEADER_SIZE 32
+#define HIL_ESN_THRESHOLD_SIZE 24
 
 #endif /* HIL_PROTO_H */

@@ -43,6 +43,22 @@ hil_status_t hil_chunk_in(hil_op_t *op, const char *what, uint32_t offset, uint3
     return HIL_OK;
 }
 
+hil_status_t hil_chunk_write(hil_op_t *op, const char *what, uint8_t *buf, uint32_t size)
+{
+    hil_status_t st = hil_need(op, what, 4u, 0);
+    if (st != HIL_OK) {
+        return st;
+    }
+    const uint32_t offset = hil_get_u32(op->req);
+    const uint32_t n = (uint32_t)op->req_len - 4u;
+    st = hil_chunk_in(op, what, offset, n, size);
+    if (st != HIL_OK) {
+        return st;
+    }
+    memcpy(buf + offset, op->req + 4, n);
+    return HIL_OK;
+}
+
 /* Index of the first NaN/Inf among n floats, or n. Bit test: no libm classification needed on the MCU. */
 uint32_t hil_first_non_finite(const float *v, uint32_t n, uint32_t *bits)
 {
@@ -98,7 +114,7 @@ static hil_status_t hil_op_hello(hil_op_t *op)
 {
     hil_port_facts_t facts;
     hil_port_facts(&facts);
-    uint32_t caps = HIL_CAP_LSTM_F32 | HIL_CAP_LSTM_TRAIN_F32;
+    uint32_t caps = HIL_CAP_LSTM_F32 | HIL_CAP_LSTM_TRAIN_F32 | HIL_CAP_ESN_F32;
 #if HIL_HAVE_BUILTIN_MODEL
     caps |= HIL_CAP_BUILTIN_MODEL;
 #endif
@@ -196,6 +212,11 @@ static const struct {
     {HIL_OP_TRAIN_CONFIG, hil_op_train_config},
     {HIL_OP_TRAIN_STEP, hil_op_train_step},
     {HIL_OP_EVAL, hil_op_eval},
+    {HIL_OP_ESN_CONFIG, hil_op_esn_config},
+    {HIL_OP_ESN_FEED, hil_op_esn_feed},
+    {HIL_OP_ESN_FIT, hil_op_esn_fit},
+    {HIL_OP_ESN_SCORE, hil_op_esn_score},
+    {HIL_OP_ESN_THRESHOLD, hil_op_esn_threshold},
 };
 
 hil_status_t hil_ops_dispatch(uint8_t opcode, hil_op_t *op)

@@ -51,21 +51,10 @@ hil_status_t hil_op_model_begin(hil_op_t *op)
 
 hil_status_t hil_op_model_chunk(hil_op_t *op)
 {
-    hil_status_t st = hil_need(op, "MODEL_CHUNK", 4u, 0);
-    if (st != HIL_OK) {
-        return st;
-    }
     if (hil_rt.state != HIL_MODEL_LOADING) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "MODEL_CHUNK without MODEL_BEGIN");
     }
-    const uint32_t offset = hil_get_u32(op->req);
-    const uint32_t n = (uint32_t)op->req_len - 4u;
-    st = hil_chunk_in(op, "blob", offset, n, hil_rt.blob_bytes);
-    if (st != HIL_OK) {
-        return st;
-    }
-    memcpy(hil_rt.blob + offset, op->req + 4, n);
-    return HIL_OK;
+    return hil_chunk_write(op, "blob", hil_rt.blob, hil_rt.blob_bytes);
 }
 
 static void hil_model_info(hil_op_t *op, uint32_t model_bytes)
@@ -223,21 +212,10 @@ hil_status_t hil_op_input_begin(hil_op_t *op)
 
 hil_status_t hil_op_input_chunk(hil_op_t *op)
 {
-    hil_status_t st = hil_need(op, "INPUT_CHUNK", 4u, 0);
-    if (st != HIL_OK) {
-        return st;
-    }
     if (hil_rt.input == NULL) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "INPUT_CHUNK without INPUT_BEGIN");
     }
-    const uint32_t offset = hil_get_u32(op->req);
-    const uint32_t n = (uint32_t)op->req_len - 4u;
-    st = hil_chunk_in(op, "input", offset, n, hil_rt.input_bytes);
-    if (st != HIL_OK) {
-        return st;
-    }
-    memcpy(hil_rt.input + offset, op->req + 4, n);
-    return HIL_OK;
+    return hil_chunk_write(op, "input", hil_rt.input, hil_rt.input_bytes);
 }
 
 hil_status_t hil_op_infer(hil_op_t *op)

@@ -297,6 +297,9 @@ hil_status_t hil_op_eval(hil_op_t *op)
 /* The flat tensor `id`: where it is, how many floats, whether it may be written. */
 static hil_status_t hil_tensor(hil_op_t *op, uint8_t id, float **data, uint32_t *n, int *writable)
 {
+    if (id >= HIL_TENSOR_ESN_W_IN) {
+        return hil_esn_tensor(op, id, data, n, writable); /* the ESN's tensors need no LSTM model */
+    }
     if (hil_rt.state != HIL_MODEL_READY) {
         return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "tensor %u: no model committed", (uint32_t)id);
     }
