@@ -133,3 +133,14 @@ class QemuStm32f4(QemuBoard):
     firmware_board = "qemu_netduinoplus2"
     machine = "netduinoplus2"
     cpu_name = "cortex-m4"
+
+
+class QemuCortexM3(QemuBoard):
+    name = "qemu-cm3"
+    description = (
+        "Cortex-M3 without FPU (soft float) on QEMU mps2-an385, held to the STM32F103RE's 64 KB RAM / "
+        "512 KB flash; counter = exact instructions under -icount shift=0 (25 MHz FPGAIO counter + tick phase)"
+    )
+    firmware_board = "qemu_mps2_an385"
+    machine = "mps2-an385"
+    cpu_name = "cortex-m3"

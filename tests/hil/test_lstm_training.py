@@ -51,9 +51,20 @@ def _tensor_blocks(model: LstmModel) -> list[tuple[str, int]]:
     return [*blocks, ("dense.w", model.dense_w.size), ("dense.b", model.dense_b.size)]
 
 
+def _configure(client, config: TrainConfig):
+    """TRAIN_CONFIG, asked with QUERY first: on a board whose arena cannot hold this training (the 64 KB Cortex-M3)
+    the test skips with the device's own numbers; the refusal itself is checked in
+    test_memory_fits_the_board_and_oversize_is_refused."""
+    need = client.train_config(config, query=True)
+    if not need.fits:
+        pytest.skip(f"{config.optimizer} training needs {need.needed_bytes} B above the model, the arena has "
+                    f"{need.free_bytes} B")  # fmt: skip
+    return client.train_config(config)
+
+
 def _train(deploy, model: LstmModel, config: TrainConfig):
     dep = deploy(model, where="arena")
-    info = dep.client.train_config(config)
+    info = _configure(dep.client, config)
     return dep.client, info
 
 
@@ -84,26 +95,29 @@ def test_fifty_steps_track_reference(deploy, record) -> None:
     client, info = _train(deploy, model, config)
     flat = lt.flatten(model)
     opt = lt.Adam(lr=1e-2)
+    worst = 0.0
     for step in range(50):
         idx = slice(4 * step % 200, 4 * step % 200 + 4)
         dev = client.train_step(X[idx], y[idx])
         ref = lt.train_step(flat, X[idx], y[idx], loss="mse", optimizer=opt, clip=1.0, like=model)
         flat = ref.params
+        worst = max(worst, abs(dev.loss - ref.loss) / abs(ref.loss))
         record("train_loss", dev.loss, "1", model=f"lstm{HIDDEN}x{STEPS}", dataset="electricity_hourly", sample=step)
         record("train_loss_ref", ref.loss, "1", model=f"lstm{HIDDEN}x{STEPS}", dataset="electricity_hourly",
                sample=step)  # fmt: skip
-        # Per-step loss: the parameters drift apart by rounding as steps accumulate (Adam divides by sqrt(v), so a
-        # gradient entry near zero turns float noise into a full-size step); 1e-3 relative is what 50 steps of that
-        # allow on these weights, while a wrong update rule (lr, bias correction, momentum) is off by 1e-1 in a few
-        # steps.
-        assert dev.loss == pytest.approx(ref.loss, rel=1e-3), f"step {step}: device loss {dev.loss}, ref {ref.loss}"
+        # Per-step loss: device and reference parameters drift apart by rounding as steps accumulate (Adam divides by
+        # sqrt(v), so a gradient entry near zero turns float noise into a full-size step). Measured worst over the 50
+        # steps: 5.4e-7 relative on the M4F (fused multiply-adds). 1e-5 leaves ~20x, while a wrong update rule (lr,
+        # bias correction, momentum, clipping) is off by 1e-2 or more within a few steps.
+        assert dev.loss == pytest.approx(ref.loss, rel=1e-5), f"step {step}: device loss {dev.loss}, ref {ref.loss}"
         assert dev.steps_done == step + 1
+    record("train_loss_max_rel_diff", worst, "1", model=f"lstm{HIDDEN}x{STEPS}", dataset="electricity_hourly")
     params = client.read_tensor("params", info.n_params)
     err = float(np.abs(params - flat).max() / np.abs(flat).max())
     record("final_params_rel_err", err, "1", model=f"lstm{HIDDEN}x{STEPS}", dataset="electricity_hourly")
-    # Final parameters after 50 steps, relative to the largest parameter: the same drift as above (measured 1e-5
-    # order on the M4F); a missed or doubled step moves them by lr = 1e-2 per entry.
-    assert err <= 1e-3, f"final parameters differ from the reference by {err:.2e} of the largest"
+    # Final parameters after 50 steps, relative to the largest parameter: the same drift as above (measured 8.0e-7
+    # on the M4F); a missed or doubled step moves entries by up to lr = 1e-2.
+    assert err <= 1e-5, f"final parameters differ from the reference by {err:.2e} of the largest"  # ~12x measured
 
 
 def test_learning_is_real_beats_persistence(deploy, record, hil_session) -> None:
@@ -144,6 +158,7 @@ def test_cross_entropy_on_imu_cases(deploy, record) -> None:
     flat = lt.flatten(model)
     opt = lt.Adam(lr=1e-2)
     losses = []
+    worst = 0.0
     for step in range(80):
         idx = order[(4 * step) % len(order) :][:4]
         x = data.X[idx]
@@ -152,7 +167,10 @@ def test_cross_entropy_on_imu_cases(deploy, record) -> None:
         flat = ref.params
         losses.append(dev.loss)
         record("train_loss", dev.loss, "1", model="lstm16x20-ce", dataset="basic_motions", sample=step)
-        assert dev.loss == pytest.approx(ref.loss, rel=1e-3), f"step {step}"  # as in the 50-step test
+        worst = max(worst, abs(dev.loss - ref.loss) / abs(ref.loss))
+        # Same drift as in the 50-step test, over 80 steps of cross-entropy: measured worst below; 1e-4 leaves room.
+        assert dev.loss == pytest.approx(ref.loss, rel=1e-4), f"step {step}"
+    record("train_loss_max_rel_diff", worst, "1", model="lstm16x20-ce", dataset="basic_motions")
     # Batches of 4 make single losses noisy; compare the means of the first and last 10 (reference: 1.33 -> 0.59).
     first, last = float(np.mean(losses[:10])), float(np.mean(losses[-10:]))
     assert last < 0.6 * first, f"cross-entropy did not fall on the device: {first:.3f} -> {last:.3f}"
@@ -171,7 +189,17 @@ def test_memory_fits_the_board_and_oversize_is_refused(deploy, record, hil_sessi
     name = f"lstm{HIDDEN}x{STEPS}-adam-b1"
     record("train_needed_bytes", info.needed_bytes, "B", model=name)
     record("train_arena_free", info.free_bytes, "B", model=name)
-    assert info.fits, f"training needs {info.needed_bytes} B, arena has {info.free_bytes} B above the model"
+    # The issue's requirement: this configuration fits a 96 KB part. A board with that much RAM must fit it (a
+    # regression in the firmware's memory use fails here); a smaller one must refuse it naming the bytes.
+    if hil_session.hello.ram_bytes >= 96 * 1024:
+        assert info.fits, f"training needs {info.needed_bytes} B, arena has {info.free_bytes} B above the model"
+    if not info.fits:
+        with pytest.raises(DeviceError) as err:
+            client.train_config(TrainConfig("adam", "mse", STEPS, 1))
+        assert err.value.status is Status.HIL_ERR_ARENA_EXHAUSTED
+        assert str(info.needed_bytes) in err.value.reason and str(info.free_bytes) in err.value.reason
+        pytest.skip(f"{name} needs {info.needed_bytes} B above the model, the arena has {info.free_bytes} B "
+                    "(refused with both numbers, as it should be)")  # fmt: skip
     client.train_config(TrainConfig("adam", "mse", STEPS, 1))
     X, y = _electricity("train", limit=1)
     client.train_step(X, y)
@@ -198,7 +226,7 @@ def test_non_finite_step_leaves_parameters(deploy, cause: str) -> None:
     dep = deploy(model, where="arena")
     client = dep.client
     lr = 1e30 if cause == "absurd_lr" else 1e-3
-    info = client.train_config(TrainConfig("sgd", "mse", STEPS, 1, lr=lr, momentum=0.9))
+    info = _configure(client, TrainConfig("sgd", "mse", STEPS, 1, lr=lr, momentum=0.9))
     X, y = _electricity("train", limit=1)
     done = 0
     if cause == "absurd_lr":
@@ -226,7 +254,7 @@ def test_retransmitted_step_is_applied_once(deploy) -> None:
     model = _model()
     dep = deploy(model, where="arena")
     client = dep.client
-    info = client.train_config(TrainConfig("sgd", "mse", STEPS, 1, lr=1e-2))
+    info = _configure(client, TrainConfig("sgd", "mse", STEPS, 1, lr=1e-2))
     X, y = _electricity("train", limit=1)
     seq = client.next_seq()
     frame = wire.encode_frame(wire.HIL_OP_TRAIN_STEP, seq, struct.pack("<HBB", 1, 0, 0) + X.tobytes() + y.tobytes())
@@ -249,7 +277,7 @@ def test_reset_during_a_step_leaves_whole_parameters(deploy, hil_session, record
     model = _model()
     dep = deploy(model, where="arena")
     client = dep.client
-    info = client.train_config(TrainConfig("adam", "mse", STEPS, 8, lr=1e-2))
+    info = _configure(client, TrainConfig("adam", "mse", STEPS, 8, lr=1e-2))
     X, y = _electricity("train", limit=8)
     before = client.read_tensor("params", info.n_params)  # first step: "after" can be replayed from a fresh config
     seq = client.next_seq()
@@ -279,7 +307,7 @@ def test_trained_model_serves_inference(deploy) -> None:
     model = _model()
     dep = deploy(model, where="arena")
     client = dep.client
-    info = client.train_config(TrainConfig("adam", "mse", STEPS, 1, lr=1e-2))
+    info = _configure(client, TrainConfig("adam", "mse", STEPS, 1, lr=1e-2))
     X, y = _electricity("train", limit=1)
     before = client.infer(X[0]).outputs
     client.train_step(X, y)
