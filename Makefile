@@ -1,7 +1,7 @@
 # The README's commands. Each bootstraps what it needs (tools/bootstrap.sh) on a fresh machine.
 PY := .venv/bin/python
 BOARD ?= qemu-stm32f4
-TEST_BOARDS ?= host qemu-stm32f4
+TEST_BOARDS ?= host qemu-stm32f4 qemu-cm3
 PYTEST_ARGS ?=
 
 .PHONY: setup run test lint bench clean
