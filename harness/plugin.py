@@ -181,8 +181,9 @@ def link(hil_session: BoardSession):
 
 @pytest.fixture
 def deploy(hil_session: BoardSession) -> Callable[..., Deployment]:
-    """deploy(model, where="auto"|"arena"|"flash") -> Deployment: the model on the device, ready to infer."""
-    return hil_session.deploy_lstm
+    """deploy(model, where="auto"|"arena"|"flash") -> Deployment: the model on the device, ready to infer. Any kind:
+    LstmModel, dense.MlpModel, a quantized model from harness.models.quant, or blob bytes."""
+    return hil_session.deploy
 
 
 @pytest.fixture(scope="session")

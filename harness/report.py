@@ -132,16 +132,6 @@ def _style(ax, *, title: str = "", xlabel: str = "", ylabel: str = "") -> None:
         ax.spines[side].set_visible(False)
 
 
-def _unit_formatter(unit: str):
-    if unit in ("B",):
-        return EngFormatter(unit="B", sep=" ")
-    if unit == "ns":
-        return EngFormatter(unit="s", sep=" ") if False else FuncFormatter(lambda v, _: _si(v * 1e-9, "s"))
-    if unit in ("instructions", "cycles"):
-        return FuncFormatter(lambda v, _: _si(v, ""))
-    return None
-
-
 def _si(value: float, unit: str) -> str:
     for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
         if abs(value) >= scale or scale == 1e-9:
@@ -318,7 +308,7 @@ def _trends_section(data: RunData) -> str | None:
         runs = sorted({r for _, s in series for r in s.index})
         cols = 3
         nrows = math.ceil(len(series) / cols)
-        fig = _figure(11, 2.3 * nrows + 0.4)
+        fig = _figure(11, 2.5 * nrows + 0.4)
         axes = fig.subplots(nrows, cols, squeeze=False)
         for ax in axes.flat[len(series) :]:
             ax.set_visible(False)
@@ -338,19 +328,28 @@ def _trends_section(data: RunData) -> str | None:
             # the band around expected, not the fail lines, sets the scale unless the data go beyond it
             span = max(hi - lo, abs(b.expected) * 1e-3, 1e-12)
             data_lo, data_hi = float(np.nanmin(s.values)), float(np.nanmax(s.values))
-            ax.set_ylim(min(lo, data_lo) - span * 0.6, max(hi, data_hi) + span * 0.6)
-            test = f" · {b.test.split('::')[-1]}" if b.test else ""
-            _style(ax, title=f"{b.model} · {b.metric}{test}", ylabel=b.unit if b.unit not in ("1", "") else "")
+            bottom = min(lo, data_lo) - span * 0.6
+            if data_lo >= 0 > bottom:  # errors, bytes: nothing below zero to show
+                bottom = 0.0
+            ax.set_ylim(bottom, max(hi, data_hi) + span * 0.6)
+            test = f" ({b.test.split('::')[-1]})" if b.test else ""
+            _style(ax, title=f"{b.metric}\n{b.model}{test}", ylabel=b.unit if b.unit not in ("1", "") else "")
             ax.title.set_fontsize(9.5)
-            fmt = _unit_formatter(b.unit)
-            if fmt is not None:
-                ax.yaxis.set_major_formatter(fmt)
+            if b.unit in ("B", "instructions", "cycles", "ns"):
+                # a tight band around a large count needs every digit: 57,538,750 not 57.5 M
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            limit = fhi if math.isfinite(fhi) else flo
+            if math.isfinite(limit):
+                side = ">" if math.isfinite(fhi) else "<"
+                ax.text(0.02, 0.96, f"fail {side} {baselines.fmt(limit, b.unit)}", transform=ax.transAxes,
+                        fontsize=8, va="top", color=STATUS_COLOURS["fail"])  # fmt: skip
             ax.set_xticks(range(len(runs)))
             step = max(1, math.ceil(len(runs) / 6))
             ax.set_xticklabels([_run_label(r) if i % step == 0 else "" for i, r in enumerate(runs)], fontsize=8)
             ax.set_xlim(-0.5, len(runs) - 0.5)
         fig.suptitle(
-            f"{board}: last {len(runs)} run(s); green = pass band, dashed red = fail limit, ringed = this run",
+            f"{board}: last {len(runs)} run(s); green = pass band, red = fail limit (dashed when in view), "
+            "ringed = this run",
             fontsize=11,
             x=0.01,
             ha="left",
@@ -361,14 +360,24 @@ def _trends_section(data: RunData) -> str | None:
     return "".join(parts) or None
 
 
+REFERENCE_SUFFIXES = ("_reference", "_ref")
+
+
+def _reference_of(metric: str, metrics: set[str]) -> str | None:
+    """The reference series recorded beside ``metric``: ``<x>_reference`` or ``<x>_ref`` (``<x>_device`` -> ``<x>``)."""
+    base = metric.removesuffix("_device")
+    return next((base + s for s in REFERENCE_SUFFIXES if base + s in metrics), None)
+
+
 def _pairs(data: RunData) -> list[tuple[str, str, str]]:
     """(name, device metric, reference metric) for every ``<name>_device`` with a ``<name>_reference``."""
     metrics = set(data.samples["metric"])
-    return sorted(
-        (m.removesuffix("_device"), m, m.removesuffix("_device") + "_reference")
-        for m in metrics
-        if m.endswith("_device") and m.removesuffix("_device") + "_reference" in metrics
-    )
+    found = []
+    for m in sorted(metrics):
+        ref = _reference_of(m, metrics) if m.endswith("_device") else None
+        if ref:
+            found.append((m.removesuffix("_device"), m, ref))
+    return found
 
 
 @section("outputs", "Device output over reference output")
@@ -449,7 +458,7 @@ def _latency_section(data: RunData) -> str | None:
             left.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " " + _si(v * (1e-9 if unit == "ns" else 1),
                       "s" if unit == "ns" else ""), va="center", fontsize=9)  # fmt: skip
         left.set_xlim(min(med) / 3, max(med) * 8)
-        _style(left, title=f"{board}: median per inference ({unit}, log scale)", xlabel=unit)
+        _style(left, title=f"{board}: median per inference", xlabel=f"{unit} (log scale)")
         for i, m in enumerate(models):
             v = part[part["model"] == m].sort_values("sample")["value"]
             rel = (v / v.median() - 1) * 100
@@ -458,7 +467,7 @@ def _latency_section(data: RunData) -> str | None:
             table.append([_esc(board), _esc(m), _esc(unit), f"{len(v)}", _fmt(v.median(), unit), _fmt(v.min(), unit),
                           _fmt(v.max(), unit)])  # fmt: skip
         right.axhline(0, color="black", lw=0.6)
-        _style(right, title=f"{board}: each window against its model's median", xlabel="window", ylabel="% of median")
+        _style(right, title="each window against its model's median", xlabel="window", ylabel="% from median")
         right.legend(fontsize=8)
     tbl = _table(["board", "model", "unit", "windows", "median", "min", "max"], table)
     return _png(fig, "latency per model and board") + tbl
@@ -467,12 +476,15 @@ def _latency_section(data: RunData) -> str | None:
 @section("memory", "Memory high-water marks against the board's budget")
 def _memory_section(data: RunData) -> str | None:
     summary = data.summary
-    hw = summary[summary["metric"].str.endswith("_high_water") & (summary["model"] != "")]
+    # per-sample high-water rows (a model measured at several points) count with their maximum
+    hw = data.rows[data.rows["metric"].str.endswith("_high_water") & (data.rows["model"] != "")]
     if hw.empty:
         return None
+    data.used |= set(hw["metric"])
     boards = sorted(set(hw["board"]))
-    fig = _figure(11, 1.2 + 1.1 * max(len(set(hw["model"])), 1) * len(boards))
-    axes = fig.subplots(len(boards), 1, squeeze=False)[:, 0]
+    rows_per_board = [len(set(hw[hw["board"] == b]["model"])) for b in boards]
+    fig = _figure(11, 1.0 * len(boards) + 0.55 * sum(rows_per_board))
+    axes = fig.subplots(len(boards), 1, squeeze=False, height_ratios=[max(n, 1) + 1 for n in rows_per_board])[:, 0]
     notes = []
     for ax, board in zip(axes, boards, strict=True):
         part = hw[hw["board"] == board]
@@ -488,14 +500,18 @@ def _memory_section(data: RunData) -> str | None:
             vals = np.nan_to_num(vals)
             ax.barh(models, vals, left=left, label=metric.replace("_", " "), color=palette.get(metric), height=0.5)
             left = left + vals
+        limit = max([ram, arena, *left]) * 1.25
         for i, total in enumerate(left):
             share = f" ({total / ram:.0%} of RAM)" if ram else ""
-            ax.text(total, i, f"  {_si(total, 'B')}{share}", va="center", fontsize=9)
+            label = f"{_si(total, 'B')}{share}"
+            if total > 0.55 * limit:  # a long bar carries its label inside, clear of the budget lines
+                ax.text(total * 0.98, i, label, va="center", ha="right", fontsize=9, color="white", weight="bold")
+            else:
+                ax.text(total, i, "  " + label, va="center", fontsize=9)
         if ram:
             ax.axvline(ram, color=STATUS_COLOURS["fail"], lw=2, label=f"RAM budget {_si(ram, 'B')}")
         if arena:
             ax.axvline(arena, color="#555555", lw=1.2, ls="--", label=f"arena {_si(arena, 'B')}")
-        limit = max([ram, arena, *left]) * 1.25
         ax.set_xlim(0, limit)
         ax.xaxis.set_major_formatter(EngFormatter(unit="B", sep=" "))
         title = f"{board}: high-water marks" + ("" if ram else " (this board reports no RAM budget)")
@@ -506,7 +522,9 @@ def _memory_section(data: RunData) -> str | None:
     return _png(fig, "memory high-water marks")
 
 
-def _series_figure(data: RunData, metrics: list[str], title: str, *, ylabel: str = "") -> str:
+def _series_figure(data: RunData, metrics: list[str], title: str, *, ylabel: str = "", xlabel: str = "sample") -> str:
+    """One panel per (model, board); a reference series (``*_ref``/``*_reference``) is drawn as a thick grey line
+    under the device's, so where they agree the device line lies on the grey one."""
     s = data.samples[data.samples["metric"].isin(metrics)]
     keys = sorted({(m, b) for m, b in zip(s["model"], s["board"], strict=True)})
     cols = min(2, len(keys))
@@ -515,15 +533,21 @@ def _series_figure(data: RunData, metrics: list[str], title: str, *, ylabel: str
     axes = fig.subplots(nrows, cols, squeeze=False)
     for ax in axes.flat[len(keys) :]:
         ax.set_visible(False)
+    present = set(metrics)
+    references = [m for m in metrics if any(m.endswith(x) and m.removesuffix(x) in present for x in REFERENCE_SUFFIXES)]
+    ordered = references + [m for m in metrics if m not in references]  # references first: underneath
     for ax, (model, board) in zip(axes.flat, keys, strict=False):
-        for i, metric in enumerate(metrics):
+        for i, metric in enumerate(ordered):
             part = s[(s["model"] == model) & (s["board"] == board) & (s["metric"] == metric)].sort_values("sample")
             if part.empty:
                 continue
-            style = "--" if metric.endswith("_reference") else "-"
-            ax.plot(part["sample"].astype(int), part["value"], style, lw=1.5, label=metric,
-                    color=BOARD_COLOURS[i % len(BOARD_COLOURS)])  # fmt: skip
-        _style(ax, title=f"{model or '(no model)'} on {board}", xlabel="sample / step", ylabel=ylabel)
+            x = part["sample"].astype(int)
+            if metric in references:
+                ax.plot(x, part["value"], "-", lw=4, color="#bdbdbd", label=f"{metric} (reference)")
+            else:
+                ax.plot(x, part["value"], "-", lw=1.2, label=metric, marker="o" if len(part) <= 60 else None, ms=2.5,
+                        color=BOARD_COLOURS[i % len(BOARD_COLOURS)])  # fmt: skip
+        _style(ax, title=f"{model or '(no model)'} on {board}", xlabel=xlabel, ylabel=ylabel)
         ax.legend(fontsize=8)
     return _png(fig, title)
 
@@ -534,7 +558,7 @@ def _training_section(data: RunData) -> str | None:
     if not metrics:
         return None
     data.used |= set(metrics)
-    return _series_figure(data, metrics, "training curves", ylabel="loss")
+    return _series_figure(data, metrics, "training curves", ylabel="loss", xlabel="training step")
 
 
 @section("anomaly", "Anomaly scores")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import serial
 
 from harness.baselines import BudgetExceeded
-from harness.boards.base import BoardError
+from harness.boards.base import Board, BoardError
 from harness.build import BuildError, MemoryBudgetExceeded
 from harness.link import LinkError
 from harness.proto.client import BuildMismatch, DeviceError
@@ -133,11 +133,14 @@ def _by_type(exc: BaseException) -> Classification:
 
 
 def _raised_while_flashing(exc: BaseException) -> bool:
-    """Boards raise BoardError for every step; one raised inside Board.flash() is a flashing failure."""
+    """Boards raise BoardError for every step; one raised inside a Board's flash() (or in harness.flashing, the
+    flashers' module) is a flashing failure."""
     tb = exc.__traceback__
     while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_name in ("flash", "_flash") and ("boards" in code.co_filename or "flashing" in code.co_filename):
+        frame = tb.tb_frame
+        if frame.f_globals.get("__name__") == "harness.flashing":
+            return True
+        if frame.f_code.co_name in ("flash", "_flash") and isinstance(frame.f_locals.get("self"), Board):
             return True
         tb = tb.tb_next
     return False

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from _pytest.runner import runtestprotocol
 
-from harness import history, plugin, taxonomy
+from harness import baselines, history, plugin, taxonomy
 from harness.baselines import BudgetBook, BudgetExceeded, BudgetMarginal, Status, Verdict
 from harness.build import REPO_ROOT
 from harness.taxonomy import (
@@ -150,18 +150,22 @@ def budget_book(config: pytest.Config, board: str) -> BudgetBook | None:
 
 def gate(
     config: pytest.Config, *, board: str, test: str, model: str, metric: str, value: float, unit: str,
-    sample: int | None = None,
+    sample: int | None = None, tally: bool = True,
 ) -> Verdict | None:  # fmt: skip
-    """Check one measurement against its budget: raise BudgetExceeded beyond the fail band, warn when marginal."""
+    """Check one measurement against its budget: raise BudgetExceeded beyond the fail band, warn when marginal.
+    ``tally=False`` keeps the verdict out of the run's budget summary (a deliberately altered image's figure)."""
     book = budget_book(config, board)
     budget = book.lookup(test, model, metric) if book else None
     if budget is None:
         return None
     run_dir = config.stash.get(plugin.RUN_DIR_KEY, None)
     verdict = budget.check(float(value), sample=sample, run_id=run_dir.name if run_dir else "")
-    config.stash[VERDICTS_KEY].append(verdict)
-    if sample is None or verdict.status is not Status.PASS:
+    if tally:
+        config.stash[VERDICTS_KEY].append(verdict)
+    if tally and verdict.status is not Status.PASS:
         progress.info("budget %s: %s", verdict.status.value, verdict.message)
+    elif tally and sample is None:  # a pass is one short line; the whole budget is in the report
+        progress.info("budget pass: %s %s %s = %s", board, model, metric, baselines.fmt(float(value), unit))
     if verdict.status is Status.FAIL:
         raise BudgetExceeded(verdict.message)
     if verdict.status is Status.MARGINAL:
@@ -185,7 +189,7 @@ def check_budget(request: pytest.FixtureRequest) -> Callable[..., Verdict | None
     def _check(metric: str, value: float, unit: str, *, model: str, test: str | None = None,
                sample: int | None = None) -> Verdict | None:  # fmt: skip
         return gate(request.config, board=session.board.name, test=test or request.node.nodeid, model=model,
-                    metric=metric, value=value, unit=unit, sample=sample)  # fmt: skip
+                    metric=metric, value=value, unit=unit, sample=sample, tally=False)  # fmt: skip
 
     return _check
 

@@ -21,6 +21,8 @@ fi
 command -v qemu-system-arm >/dev/null || need_pkgs+=(qemu-system-arm)
 # ser2net exports a serial port as rfc2217://, as a labgrid bench does; the link tests use it
 command -v ser2net >/dev/null || need_pkgs+=(ser2net)
+# headless Chromium opens report.html as a person would (tests/report); Debian's package, never a downloaded browser
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_pkgs+=(chromium)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_pkgs[*]}"

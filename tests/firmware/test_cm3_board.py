@@ -45,11 +45,12 @@ def test_image_over_the_ram_budget_fails_to_link_naming_the_budget(tmp_path) -> 
 
 @needs_cross
 def test_arena_is_as_large_as_fits(tmp_path) -> None:
-    """The arena takes what the 4 KB stack and the buffers leave, in whole KB: 1 KB more breaks the RAM budget."""
+    """The arena takes what the 4 KB stack and the buffers leave, less a little headroom so a new static buffer in the
+    runtime does not break this board's link at once: 4 KB more breaks the RAM budget."""
     config = (FIRMWARE_DIR / "boards" / BOARD_DIR / "hil_board_config.h").read_text()
     found = re.search(r"#define HIL_ARENA_BYTES \((\d+)u \* 1024u\)", config)
     assert found, "hil_board_config.h no longer states the arena as (N u * 1024u)"
-    spec = FirmwareSpec(BOARD_DIR, cross=True, defines={"HIL_ARENA_BYTES": str((int(found[1]) + 1) * 1024)})
+    spec = FirmwareSpec(BOARD_DIR, cross=True, defines={"HIL_ARENA_BYTES": str((int(found[1]) + 4) * 1024)})
     with pytest.raises(MemoryBudgetExceeded, match=r"64 KB RAM budget of the STM32F103RE"):
         build_firmware(spec, cache_dir=tmp_path)
 

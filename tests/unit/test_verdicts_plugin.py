@@ -1,0 +1,155 @@
+"""The plugin's verdicts, in pytest runs of their own (pytester): budgets gated at record time, failure classes in
+JUnit, retries with the board restarted, and an exit status that tells a regression from a broken bench."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.baselines import Budget, BudgetBook
+from harness.boards import board_kinds
+
+pytest_plugins = ["pytester"]
+
+# pytester's in-process runs drop the modules they import when they end; the board modules imported here first are
+# kept, so every inner run sees the same Board subclasses instead of a second copy of each.
+board_kinds()
+
+# A stand-in for the board session: what `record` reads (board name, HELLO, image) and what a retry closes.
+CONFTEST = """
+import pytest
+from types import SimpleNamespace
+
+class FakeSession:
+    closed = 0
+    def __init__(self):
+        self.board = SimpleNamespace(name="fakeboard")
+        self.hello = None
+        self.image = None
+    def close(self):
+        FakeSession.closed += 1
+
+@pytest.fixture(scope="session")
+def hil_session(pytestconfig):
+    from harness import plugin
+    session = FakeSession()
+    pytestconfig.stash[plugin.SESSIONS_KEY]["fakeboard"] = session  # as the real fixture registers itself
+    return session
+"""
+
+
+@pytest.fixture
+def run(pytester: pytest.Pytester, tmp_path: Path):
+    pytester.makeconftest(CONFTEST)
+    baselines = tmp_path / "baselines"
+    BudgetBook("fakeboard", [
+        Budget(board="fakeboard", model="m", metric="instructions_per_inference", unit="instructions",
+               expected=1000.0, pass_rel=0.001, fail_rel=0.01),
+    ]).write(baselines / "fakeboard.toml")  # fmt: skip
+
+    def _run(source: str, *args: str) -> tuple[pytest.RunResult, dict[str, dict[str, str]]]:
+        pytester.makepyfile(test_inner=source)
+        result = pytester.runpytest(
+            "-p", "no:cacheprovider", "--hil-report-dir", str(tmp_path / "reports"), "--hil-run-id", "r",
+            "--hil-baselines", str(baselines), *args,
+        )  # fmt: skip
+        junit = ET.parse(tmp_path / "reports" / "r" / "junit.xml").getroot()
+        props = {
+            case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+            for case in junit.iter("testcase")
+        }
+        return result, props
+
+    return _run
+
+
+def test_a_measurement_beyond_its_budget_fails_its_test_and_exits_1(run) -> None:
+    result, props = run(
+        """
+def test_slow(hil_session, record):
+    record("instructions_per_inference", 1050, "instructions", model="m")
+
+def test_fine(hil_session, record):
+    record("instructions_per_inference", 1000, "instructions", model="m")
+"""
+    )
+    assert result.ret == 1
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*BudgetExceeded: budget exceeded: instructions_per_inference of m on fakeboard measured 1,050 instructions*",
+        "*[[]model[]] *test_inner.py::test_slow: a measurement exceeded its budget*",
+        "exit status 1: model failures*",
+    ])  # fmt: skip
+    assert props["test_slow"]["hil_failure_class"] == "model"
+    assert "hil_failure_class" not in props["test_fine"]
+    assert "hil_attempts" not in props["test_slow"], "model failures are never retried"
+
+
+def test_a_marginal_measurement_warns_and_passes(run) -> None:
+    result, _ = run(
+        """
+def test_marginal(hil_session, record):
+    record("instructions_per_inference", 1005, "instructions", model="m")
+"""
+    )
+    assert result.ret == 0
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*BudgetMarginal: marginal: instructions_per_inference of m on fakeboard*"])
+
+
+def test_infrastructure_failures_only_exit_3_after_retries(run) -> None:
+    result, props = run(
+        """
+from harness.proto.client import LinkTimeout
+
+def test_link(hil_session):
+    raise LinkTimeout("no answer for INFER seq=7 after 4 attempts")
+""",
+        "--hil-retries", "2",
+    )  # fmt: skip
+    assert result.ret == 3
+    result.stdout.fnmatch_lines(["*[[]link[]] *test_inner.py::test_link*", "exit status 3: infrastructure*"])
+    assert props["test_link"]["hil_failure_class"] == "link"
+    assert props["test_link"]["hil_attempts"] == "3"
+    assert props["test_link"]["hil_retried_after"].count("link:") == 2
+
+
+def test_a_retry_restarts_the_board_and_may_pass(run, tmp_path: Path) -> None:
+    marker = tmp_path / "attempted"
+    result, props = run(
+        f"""
+import pathlib
+from harness.link import LinkError
+
+def test_flaky(hil_session):
+    marker = pathlib.Path({str(marker)!r})
+    if not marker.exists():
+        marker.write_text("1")
+        raise LinkError("reading from socket://127.0.0.1:1 failed: socket disconnected")
+    assert type(hil_session).closed == 1, "the board session was not closed (restarted) before the retry"
+"""
+    )
+    assert result.ret == 0
+    result.assert_outcomes(passed=1)
+    assert props["test_flaky"]["hil_attempts"] == "2"
+    assert "hil_failure_class" not in props["test_flaky"]
+
+
+def test_retries_off_and_a_model_failure_beside_a_link_failure_exit_1(run) -> None:
+    result, props = run(
+        """
+from harness.link import LinkError
+
+def test_link(hil_session):
+    raise LinkError("port gone")
+
+def test_model(hil_session):
+    assert 1.0 == 2.0, "device output differs from the reference"
+""",
+        "--hil-retries", "0",
+    )  # fmt: skip
+    assert result.ret == 1
+    assert props["test_link"]["hil_failure_class"] == "link" and "hil_attempts" not in props["test_link"]
+    assert props["test_model"]["hil_failure_class"] == "model"
