@@ -280,3 +280,88 @@ def format_esn(figures: list[EsnFigure]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
     return table + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+# ---- quantized inference --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuantFigure:
+    """One model variant on one board (harness.quant_suite): counter units per inference of windows run one at a time,
+    bytes, arena/stack from a fresh boot, quality over `windows` held-out windows, exactness against the reference."""
+
+    board: str
+    model: str
+    variant: str
+    kind: str  # the blob kind the device bound: MLP_S8, LSTM_Q15, ...
+    unit: str
+    per_inference: float
+    macs: int
+    param_bytes: int
+    float_bytes: int
+    arena_bytes: int
+    stack_bytes: int
+    quality: dict[
+        str, float
+    ]  # accuracy/agreement_with_float32 or rmse/rmse_vs_float32 ... (harness.quant_suite.scores)
+    windows: int
+    exact: bool | None  # integer variants: every window bit-equal to the reference; None for float32
+    max_abs_err: float  # float32 only
+
+
+def bench_quant_on(session: BoardSession, windows: dict[str, int | None], timed: int = 4) -> list[QuantFigure]:
+    from harness import quant_suite as qs
+    from harness.proto import wire
+
+    out = []
+    for model in qs.MODELS:
+        ev = qs.eval_set(model, windows.get(model))
+        for case in qs.cases(model):
+            run = qs.run_case(session, case, ev, timed=timed)
+            quality = {k: v for k, (v, _unit) in qs.scores(model, ev, case.decode(run.outputs)).items()}
+            out.append(QuantFigure(
+                session.board.name, model, case.variant, wire.MODEL_KINDS[run.info.kind].name, run.unit,
+                run.per_inference, case.macs, len(case.blob), case.float_blob_bytes, run.stats.arena_high_water,
+                run.stats.stack_high_water, quality, len(ev.X),
+                len(run.mismatched_windows) == 0 if run.exact else None,
+                0.0 if run.exact else run.max_abs_err,
+            ))  # fmt: skip
+    return out
+
+
+def bench_quant(boards: list[str], windows: dict[str, int | None], timed: int = 4) -> list[QuantFigure]:
+    out: list[QuantFigure] = []
+    for name in boards:
+        session = session_for(get_board(name))
+        try:
+            out += bench_quant_on(session, windows, timed)
+        finally:
+            session.close()
+    return out
+
+
+def format_quant(figures: list[QuantFigure]) -> str:
+    def per(f: QuantFigure) -> str:
+        return f"{f.per_inference / 1e3:,.1f} us" if f.unit == "ns" else f"{f.per_inference:,.0f}"
+
+    rows = [("board", "model", "variant", "kind", "weights", "vs f32", "arena", "stack", "per inference",
+             "per MAC", "f32/this", "quality", "vs float32", "device = ref")]  # fmt: skip
+    float_of = {(f.board, f.model): f for f in figures if f.variant == "float32"}
+    for f in figures:
+        ref = float_of.get((f.board, f.model))
+        speed = f"{ref.per_inference / f.per_inference:.2f}x" if ref and f.per_inference else "-"
+        if "accuracy" in f.quality:
+            quality = f"acc {f.quality['accuracy']:.4f}"
+            versus = f"agree {f.quality['agreement_with_float32']:.4f}"
+        else:
+            quality = f"RMSE {f.quality['rmse']:.4f} MAE {f.quality['mae']:.4f}"
+            versus = f"RMSE {f.quality['rmse_vs_float32']:.4f}"
+        exact = f"|d| {f.max_abs_err:.1e}" if f.exact is None else ("bit-exact" if f.exact else "MISMATCH")
+        size = f"{f.param_bytes / f.float_bytes:.3f}"
+        rows.append((f.board, f.model, f.variant, f.kind, f"{f.param_bytes:,} B", size, f"{f.arena_bytes:,} B",
+                     f"{f.stack_bytes:,} B", per(f), f"{f.per_inference / f.macs:.2f}", speed, quality, versus,
+                     exact))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    macs = {f.model: f.macs for f in figures}
+    counts = {f.model: f.windows for f in figures}
+    notes = [f"{m}: {macs[m]:,} MACs per inference, quality over {counts[m]} held-out windows" for m in macs]
+    return table + "\n\n" + "\n".join(notes)

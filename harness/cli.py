@@ -60,6 +60,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print("sample, fit = Cholesky ridge solve, score = update + readout + squared error per sample.\n")
         print(bench.format_esn(bench.bench_esn(boards)))
         return 0
+    if args.what == "quant":
+        from harness import quant_suite as qs
+        from harness.boards import board_kinds
+
+        boards = args.board or [b for b in (DEFAULT_BOARD, "qemu-cm3") if b in board_kinds()]
+        windows = {qs.IMU: args.windows, qs.ELECTRICITY: args.windows or 1000}
+        print(
+            f"Quantized inference on {', '.join(boards)}: every variant of the IMU classifier (180-50-15-4, "
+            "BasicMotions test windows) and the electricity LSTM(32)x24 (test split), float32 first.\n"
+            f"per inference: median counter units (QEMU: instructions, exact) of {args.repeats} windows sent one at a "
+            "time; per MAC = that / MACs;\nf32/this = float32's count over this variant's; weights = the blob; "
+            "arena, stack = high-water marks from a fresh boot.\nquality: accuracy against the labels, or RMSE/MAE "
+            "against the next hour (min-max scaled); vs float32: agreement of the\npredicted class, or RMSE against "
+            "the float model's forecast. The host quantizes inputs; integer outputs are compared\nwith the numpy "
+            "reference bit for bit.\n"
+        )
+        print(bench.format_quant(bench.bench_quant(boards, windows, timed=args.repeats)))
+        return 0
     raise SystemExit(f"unknown benchmark {args.what!r}")
 
 
@@ -212,9 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     build.set_defaults(func=_cmd_build)
 
     bench = sub.add_parser("bench", help="print benchmark figures")
-    bench.add_argument("what", choices=("lstm", "train", "esn"))
+    bench.add_argument("what", choices=("lstm", "train", "esn", "quant"))
     bench.add_argument("--board", action="append", default=None, help="boards (default qemu-stm32f4 and host)")
     bench.add_argument("--repeats", type=int, default=5, help="windows per model")
+    bench.add_argument(
+        "--windows", type=int, default=None, help="quant: held-out windows per model (default: 320 IMU, 1000 forecast)"
+    )
     bench.set_defaults(func=_cmd_bench)
 
     args = parser.parse_args(argv)

@@ -85,7 +85,37 @@ class BoardSession:
 
         where: "auto", "arena" or "flash".
         """
-        blob = to_blob(model)
+        return self.deploy_blob(to_blob(model), where=where)
+
+    def deploy(self, model: object, *, where: str = "auto") -> Deployment:
+        """Any model the device has a kind for (LstmModel, dense.MlpModel, a quantized quant.QMlp/Q15Mlp/QLstm/
+        Q15Lstm) or a ready blob (bytes), as deploy_blob places it."""
+        from harness.models import dense, quant
+
+        if isinstance(model, bytes | bytearray | memoryview):
+            blob = bytes(model)
+        elif isinstance(model, LstmModel):
+            blob = to_blob(model)
+        elif isinstance(model, dense.MlpModel):
+            blob = dense.to_blob(model)
+        elif isinstance(model, quant.QMlp | quant.Q15Mlp | quant.QLstm | quant.Q15Lstm):
+            blob = quant.to_blob(model)
+        else:
+            raise TypeError(
+                f"no device blob for a {type(model).__name__}: deploy takes LstmModel, MlpModel, a quantized model "
+                "from harness.models.quant, or blob bytes"
+            )
+        return self.deploy_blob(blob, where=where)
+
+    def deploy_blob(self, blob: bytes, *, where: str = "auto") -> Deployment:
+        """Put a model blob of any kind (its header says which) on the device: streamed into the arena, or compiled
+        into flash when it does not fit RAM (or when asked). The client then encodes INFER in the kind's element
+        type (ModelInfo.kind).
+
+        where: "auto", "arena" or "flash".
+        """
+        if where not in ("auto", "arena", "flash"):
+            raise ValueError(f"where={where!r}; use 'auto', 'arena' or 'flash'")
         client = self.open(self.image)
         if where in ("auto", "arena"):
             try:

@@ -23,7 +23,13 @@ import numpy as np
 
 from harness import datasets
 from harness.models.lstm_train import Adam
-from harness.proto.wire import HIL_LSTM_MAX_LAYERS, HIL_MODEL_FORMAT_VERSION, HIL_MODEL_HEADER_SIZE, HIL_MODEL_MAGIC
+from harness.proto.wire import (
+    HIL_LSTM_MAX_LAYERS,
+    HIL_MODEL_FORMAT_VERSION,
+    HIL_MODEL_HEADER_SIZE,
+    HIL_MODEL_MAGIC,
+    HIL_MODEL_MLP_F32,
+)
 
 __all__ = [
     "HIL_MODEL_MLP_F32",
@@ -46,8 +52,6 @@ __all__ = [
     "train",
 ]
 
-# Mirrored from firmware/include/hil/hil_quant.h (tests/unit/test_quant_reference.py compares them).
-HIL_MODEL_MLP_F32 = 0x10
 MAX_LAYERS = HIL_LSTM_MAX_LAYERS  # the model header has that many size slots
 STUDY_ACCURACY = 0.9167  # the gesture study's validation accuracy, on its own recordings
 

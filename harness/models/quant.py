@@ -38,7 +38,17 @@ from harness import datasets
 from harness.models import dense, lstm, lstm_train
 from harness.models.dense import MlpModel
 from harness.models.lstm import LstmModel
-from harness.proto.wire import HIL_LSTM_MAX_LAYERS, HIL_MODEL_FORMAT_VERSION, HIL_MODEL_MAGIC
+from harness.proto.wire import (
+    HIL_LSTM_MAX_LAYERS,
+    HIL_MODEL_FORMAT_VERSION,
+    HIL_MODEL_LSTM_Q15,
+    HIL_MODEL_LSTM_S8,
+    HIL_MODEL_LSTM_S16,
+    HIL_MODEL_MAGIC,
+    HIL_MODEL_MLP_Q15,
+    HIL_MODEL_MLP_S8,
+    HIL_MODEL_MLP_S16,
+)
 
 __all__ = [
     "GATE_FRAC",
@@ -93,13 +103,8 @@ __all__ = [
     "unpack_indices",
 ]
 
-# Mirrored from firmware/include/hil/hil_quant.h (tests/unit/test_quant_reference.py compares them).
-HIL_MODEL_MLP_S8 = 0x11
-HIL_MODEL_MLP_S16 = 0x12
-HIL_MODEL_MLP_Q15 = 0x13
-HIL_MODEL_LSTM_S8 = 0x21
-HIL_MODEL_LSTM_S16 = 0x22
-HIL_MODEL_LSTM_Q15 = 0x23
+# The model kinds are the protocol's (hil_proto.h, mirrored in harness/proto/wire.py, imported above); the rest is
+# mirrored from firmware/include/hil/hil_quant.h (tests/unit/test_quant_reference.py compares them).
 GATE_FRAC = 12
 MAX_IN = 16384  # HIL_QUANT_MAX_IN
 MAX_BIAS = 1 << 30  # HIL_QUANT_MAX_BIAS

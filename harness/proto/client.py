@@ -143,10 +143,25 @@ class ModelInfo:
         model_bytes, scratch, used, inp, out, kind, layers, _ = struct.unpack("<IIIHHBBH", payload)
         return cls(model_bytes, scratch, used, inp, out, kind, layers)
 
+    @property
+    def model_kind(self) -> wire.ModelKind:
+        """What INFER carries for this model: element type on the wire, sequence or one vector."""
+        try:
+            return wire.MODEL_KINDS[self.kind]
+        except KeyError:
+            raise LinkError(
+                f"the device bound a model of kind 0x{self.kind:02x}, which this harness does not know "
+                "(harness/proto/wire.py MODEL_KINDS): update the harness to the firmware's hil_proto.h"
+            ) from None
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.model_kind.dtype)
+
 
 @dataclass(frozen=True)
 class InferResult:
-    outputs: np.ndarray  # [output_size] or [steps, output_size]
+    outputs: np.ndarray  # [output_size] or [steps, output_size]; float32, or int8/int16 for integer kinds
     ticks: int
 
 
@@ -341,6 +356,8 @@ class Client:
     attempts: int = 4  # sends of one request before giving up
     window: int = 4  # requests in flight while streaming chunks
     hello_info: Hello | None = None
+    # the model this client last bound on the device: INFER encodes inputs and decodes outputs in its element type
+    model: ModelInfo | None = None
     counters: LinkCounters = field(default_factory=LinkCounters)
     banner_lines: list[str] = field(default_factory=list)
     # the ESN this client configured (inputs, outputs, window) and where its stream is: chunks carry positions
@@ -520,6 +537,8 @@ class Client:
 
     def reset(self, *, reboot: bool = False) -> None:
         self.request(wire.HIL_OP_RESET, bytes([wire.HIL_RESET_REBOOT if reboot else wire.HIL_RESET_SOFT]))
+        if not reboot:
+            self.model = None  # a reboot may leave an arena model for MODEL_RECOVER; a soft reset drops it
 
     def _stream(self, begin_op: int, chunk_op: int, data: bytes) -> None:
         chunk = self.max_payload - 4
@@ -528,23 +547,60 @@ class Client:
         chunks = [(chunk_op, struct.pack("<I", off) + data[off : off + chunk]) for off in range(0, len(data), chunk)]
         self.transact(chunks)
 
+    def _bound(self, payload: bytes) -> ModelInfo:
+        self.model = None  # whatever was bound before is gone, whether or not the new one parses
+        self.model = ModelInfo.parse(payload)
+        return self.model
+
     def load_model(self, blob: bytes) -> ModelInfo:
-        """Stream a model blob into the device's arena in chunks, then commit it (the device checks its CRC)."""
+        """Stream a model blob (any kind, hil_proto.h HIL_MODEL_*) into the device's arena in chunks, then commit it
+        (the device checks its CRC and binds it by the kind in its header)."""
+        self.model = None
         self._stream(wire.HIL_OP_MODEL_BEGIN, wire.HIL_OP_MODEL_CHUNK, blob)
-        return ModelInfo.parse(self.request(wire.HIL_OP_MODEL_COMMIT, struct.pack("<I", zlib.crc32(blob))))
+        return self._bound(self.request(wire.HIL_OP_MODEL_COMMIT, struct.pack("<I", zlib.crc32(blob))))
 
     def use_builtin_model(self) -> ModelInfo:
-        return ModelInfo.parse(self.request(wire.HIL_OP_MODEL_BUILTIN))
+        self.model = None
+        return self._bound(self.request(wire.HIL_OP_MODEL_BUILTIN))
 
     def recover_model(self) -> ModelInfo:
         """After a reset: rebind the arena model it left, if its training journal says the parameters are whole."""
-        return ModelInfo.parse(self.request(wire.HIL_OP_MODEL_RECOVER))
+        self.model = None
+        return self._bound(self.request(wire.HIL_OP_MODEL_RECOVER))
+
+    def _encode_input(self, x: np.ndarray) -> tuple[np.ndarray, wire.ModelKind]:
+        """x in the element type of the bound model's kind (float32 when this client bound none: the LSTM_F32 of
+        older sessions). Integer kinds take integers the host has quantized (harness.models.quant.quantize_input):
+        a float array, or a value outside the type's range, is refused here rather than silently cast."""
+        kind = self.model.model_kind if self.model is not None else wire.MODEL_KINDS[wire.HIL_MODEL_LSTM_F32]
+        arr = np.asarray(x)
+        if not kind.is_float:
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise TypeError(
+                    f"the device runs a {kind.name} model, which takes {np.dtype(kind.dtype).name} inputs; got "
+                    f"{arr.dtype}: quantize them first (harness.models.quant.quantize_input)"
+                )
+            limits = np.iinfo(np.dtype(kind.dtype))
+            if arr.size and (arr.min() < limits.min or arr.max() > limits.max):
+                raise ValueError(
+                    f"inputs span [{arr.min()}, {arr.max()}], outside {np.dtype(kind.dtype).name} of the {kind.name} "
+                    "model"
+                )
+        return np.ascontiguousarray(arr, dtype=kind.dtype), kind
 
     def infer(self, x: np.ndarray, *, all_steps: bool = False, timeout: float = 120.0) -> InferResult:
-        """Run the loaded model over one sequence x[steps, input_size]; outputs and the device's tick count."""
-        x = np.ascontiguousarray(x, dtype="<f4")
+        """Run the loaded model over one sequence x[steps, input_size], or one vector x[input_size] (steps = 1, what
+        an MLP takes); outputs and the device's tick count. Values cross the wire in the element type of the kind
+        this client loaded (ModelInfo.kind): float32, or int8/int16 already quantized by the host; outputs come back
+        in it ([output_size] for one vector)."""
+        x, kind = self._encode_input(x)
+        vector = x.ndim == 1
+        if vector:
+            x = x[np.newaxis]
         if x.ndim != 2:
-            raise ValueError(f"infer takes one sequence shaped [steps, input_size], got shape {x.shape}")
+            raise ValueError(
+                f"infer takes one sequence shaped [steps, input_size] or one vector [input_size], got shape {x.shape}"
+            )
         steps = x.shape[0]
         data = x.tobytes()
         flags = wire.HIL_INFER_ALL_STEPS if all_steps else 0
@@ -555,7 +611,32 @@ class Client:
             self._stream(wire.HIL_OP_INPUT_BEGIN, wire.HIL_OP_INPUT_CHUNK, data)
             payload = head
         answer = self.request(wire.HIL_OP_INFER, payload, timeout=timeout)
-        return self._parse_infer(answer, all_steps)
+        return self._parse_infer(answer, all_steps and not vector, kind.dtype)
+
+    def infer_many(
+        self, xs: Iterable[np.ndarray], *, all_steps: bool = False, in_flight: int | None = None, timeout: float = 120.0
+    ) -> list[InferResult]:
+        """infer() over many inputs with up to `in_flight` INFER requests on the link at once (default: the client's
+        window), so the link stays busy while the device computes: on QEMU a round trip costs ~45 ms whatever its
+        size. Each input must fit one frame inline. The price: a request arriving while the device computes adds its
+        receive interrupts to that answer's tick count, so measure ticks with in_flight=1."""
+        encoded = [self._encode_input(x) for x in xs]
+        requests, shapes = [], []
+        flags = wire.HIL_INFER_ALL_STEPS if all_steps else 0
+        for x, kind in encoded:
+            vector = x.ndim == 1
+            x2 = x[np.newaxis] if vector else x
+            if x2.ndim != 2:
+                raise ValueError(f"infer_many takes [steps, input_size] or [input_size] inputs, got shape {x.shape}")
+            payload = struct.pack("<HBB", x2.shape[0], flags, 0) + x2.tobytes()
+            if len(payload) > self.max_payload:
+                raise ValueError(
+                    f"an input of {len(payload)} B does not fit one {self.max_payload} B frame; infer() stages it"
+                )
+            requests.append((wire.HIL_OP_INFER, payload))
+            shapes.append((all_steps and not vector, kind.dtype))
+        frames = self.transact(requests, timeout=timeout, window=in_flight)
+        return [self._parse_infer(f.payload, a, d) for f, (a, d) in zip(frames, shapes, strict=True)]
 
     # ---- training ---------------------------------------------------------------------------------------------
     def train_config(self, config: TrainConfig, *, query: bool = False) -> TrainInfo:
@@ -709,12 +790,16 @@ class Client:
         return EsnThreshold.parse(self.request(wire.HIL_OP_ESN_THRESHOLD, timeout=60.0))
 
     @staticmethod
-    def _parse_infer(answer: bytes, all_steps: bool) -> InferResult:
+    def _parse_infer(answer: bytes, all_steps: bool, dtype: str = "<f4") -> InferResult:
         if len(answer) < wire.HIL_INFER_HEADER_SIZE:
             raise LinkError(f"INFER answer has {len(answer)} bytes, shorter than its 12-byte header")
         ticks, steps_out, out_size = struct.unpack_from("<QHH", answer)
-        values = np.frombuffer(answer, dtype="<f4", offset=wire.HIL_INFER_HEADER_SIZE)
-        if values.size != steps_out * out_size:
-            raise LinkError(f"INFER answer carries {values.size} floats, header says {steps_out}x{out_size}")
-        outputs = values.reshape(steps_out, out_size).astype(np.float32)
+        elem = np.dtype(dtype)
+        body = len(answer) - wire.HIL_INFER_HEADER_SIZE
+        if body != steps_out * out_size * elem.itemsize:
+            raise LinkError(
+                f"INFER answer carries {body} B of outputs, header says {steps_out}x{out_size} {elem.name} values"
+            )
+        values = np.frombuffer(answer, dtype=elem, offset=wire.HIL_INFER_HEADER_SIZE)
+        outputs = values.reshape(steps_out, out_size).astype(elem.newbyteorder("="))
         return InferResult(outputs if all_steps else outputs[0], ticks)

@@ -77,12 +77,23 @@ HIL_CAP_EXACT_COUNTER = 0x00000008
 HIL_CAP_LSTM_TRAIN_F32 = 0x00000010
 HIL_CAP_RECOVER = 0x00000020
 HIL_CAP_ESN_F32 = 0x00000040
+HIL_CAP_MLP_F32 = 0x00000080
+HIL_CAP_QUANT_S8 = 0x00000100
+HIL_CAP_QUANT_S16 = 0x00000200
+HIL_CAP_QUANT_Q15 = 0x00000400
 
 HIL_COUNTER_WALL_NS = 0
 HIL_COUNTER_CPU_CYCLES = 1
 HIL_COUNTER_INSTRUCTIONS = 2
 
 HIL_MODEL_LSTM_F32 = 1
+HIL_MODEL_MLP_F32 = 0x10
+HIL_MODEL_MLP_S8 = 0x11
+HIL_MODEL_MLP_S16 = 0x12
+HIL_MODEL_MLP_Q15 = 0x13
+HIL_MODEL_LSTM_S8 = 0x21
+HIL_MODEL_LSTM_S16 = 0x22
+HIL_MODEL_LSTM_Q15 = 0x23
 HIL_MODEL_MAGIC = 0x4D4C4948
 HIL_MODEL_FORMAT_VERSION = 1
 HIL_MODEL_HEADER_SIZE = 24
@@ -136,6 +147,41 @@ CAPABILITY_NAMES: dict[str, int] = {
     "lstm_train_f32": HIL_CAP_LSTM_TRAIN_F32,
     "recover": HIL_CAP_RECOVER,
     "esn_f32": HIL_CAP_ESN_F32,
+    "mlp_f32": HIL_CAP_MLP_F32,
+    "quant_s8": HIL_CAP_QUANT_S8,
+    "quant_s16": HIL_CAP_QUANT_S16,
+    "quant_q15": HIL_CAP_QUANT_Q15,
+}
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A model blob kind as INFER sees it (firmware/src/runtime/hil_models.c holds the device's table):
+    the element type of its inputs and outputs on the wire, whether it takes sequences, what HELLO must offer."""
+
+    kind: int
+    name: str
+    dtype: str  # numpy dtype string, little-endian: "<f4", "i1", "<i2"
+    recurrent: bool  # takes steps >= 1 (and ALL_STEPS); an MLP takes one vector, steps = 1
+    capability: str
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype == "<f4"
+
+
+MODEL_KINDS: dict[int, ModelKind] = {
+    k.kind: k
+    for k in (
+        ModelKind(HIL_MODEL_LSTM_F32, "LSTM_F32", "<f4", True, "lstm_f32"),
+        ModelKind(HIL_MODEL_MLP_F32, "MLP_F32", "<f4", False, "mlp_f32"),
+        ModelKind(HIL_MODEL_MLP_S8, "MLP_S8", "i1", False, "quant_s8"),
+        ModelKind(HIL_MODEL_MLP_S16, "MLP_S16", "<i2", False, "quant_s16"),
+        ModelKind(HIL_MODEL_MLP_Q15, "MLP_Q15", "<i2", False, "quant_q15"),
+        ModelKind(HIL_MODEL_LSTM_S8, "LSTM_S8", "i1", True, "quant_s8"),
+        ModelKind(HIL_MODEL_LSTM_S16, "LSTM_S16", "<i2", True, "quant_s16"),
+        ModelKind(HIL_MODEL_LSTM_Q15, "LSTM_Q15", "<i2", True, "quant_q15"),
+    )
 }
 
 OPCODE_NAMES: dict[int, str] = {

@@ -41,7 +41,7 @@
 #define HIL_OP_MODEL_RECOVER 0x14 /* empty -> model info; rebinds the arena model a reset left, if consistent */
 #define HIL_OP_INPUT_BEGIN 0x20   /* u32 input_bytes -> empty; reserves the staged input above the model */
 #define HIL_OP_INPUT_CHUNK 0x21   /* u32 offset, bytes -> empty; idempotent */
-#define HIL_OP_INFER 0x22         /* u16 steps, u8 infer_flags, u8 0, [f32 steps*input_size inline] -> infer */
+#define HIL_OP_INFER 0x22         /* u16 steps, u8 infer_flags, u8 0, [steps*input_size values inline] -> infer */
 #define HIL_OP_TRAIN_CONFIG 0x30  /* train config (below) -> train info */
 #define HIL_OP_TRAIN_STEP 0x31    /* u16 batch, u8 0, u8 0, [f32 inputs, f32 targets inline] -> train step answer */
 #define HIL_OP_EVAL 0x32          /* as TRAIN_STEP, loss only, nothing updated -> train step answer */
@@ -94,14 +94,27 @@
 #define HIL_CAP_LSTM_TRAIN_F32 0x00000010
 #define HIL_CAP_RECOVER 0x00000020 /* the arena survives a warm reset: MODEL_RECOVER works */
 #define HIL_CAP_ESN_F32 0x00000040 /* ESN_* opcodes: reservoir, ridge readout and anomaly threshold on the device */
+#define HIL_CAP_MLP_F32 0x00000080   /* model kind MLP_F32: float32 dense networks */
+#define HIL_CAP_QUANT_S8 0x00000100  /* kinds MLP_S8, LSTM_S8: int8 activations, int8 (or k-means) weights */
+#define HIL_CAP_QUANT_S16 0x00000200 /* kinds MLP_S16, LSTM_S16: int16 activations, int8 (or k-means) weights */
+#define HIL_CAP_QUANT_Q15 0x00000400 /* kinds MLP_Q15, LSTM_Q15: int16 Q m.n fixed point throughout */
 
 /* what the device counter counts (HELLO counter_kind); the harness converts ticks in one place */
 #define HIL_COUNTER_WALL_NS 0      /* nanoseconds of wall-clock time (host board) */
 #define HIL_COUNTER_CPU_CYCLES 1   /* core clock cycles (DWT CYCCNT on real Cortex-M) */
 #define HIL_COUNTER_INSTRUCTIONS 2 /* virtual time under QEMU -icount: ticks * 1e9 / counter_hz instructions */
 
-/* model blob kinds (hil_model_header_t.kind) */
+/* model blob kinds (hil_model_header_t.kind); layouts in hil_lstm.h (LSTM_F32) and hil_quant.h (the rest). The runtime's
+ * one table of kinds is firmware/src/runtime/hil_models.c: it says which kernels run a kind and what INFER carries on
+ * the wire for it: f32 for the F32 kinds, int8 for S8, int16 for S16 and Q15 (inputs quantized by the host). */
 #define HIL_MODEL_LSTM_F32 1
+#define HIL_MODEL_MLP_F32 0x10  /* one vector per INFER (steps = 1) */
+#define HIL_MODEL_MLP_S8 0x11   /* int8 in, int8 out */
+#define HIL_MODEL_MLP_S16 0x12  /* int16 in, int16 out */
+#define HIL_MODEL_MLP_Q15 0x13  /* int16 Q m.n in and out */
+#define HIL_MODEL_LSTM_S8 0x21  /* int8 in [steps][input_size], int8 out */
+#define HIL_MODEL_LSTM_S16 0x22 /* int16 in, int16 out */
+#define HIL_MODEL_LSTM_Q15 0x23 /* int16 Q m.n in and out */
 
 #define HIL_MODEL_MAGIC 0x4D4C4948u /* "HILM" little-endian */
 #define HIL_MODEL_FORMAT_VERSION 1
@@ -128,7 +141,10 @@
  *   u16 input_size, output_size
  *   u8  kind, u8 n_layers, u16 0
  *
- * INFER answer: u64 ticks, u16 steps_out, u16 output_size, f32 outputs[steps_out * output_size]
+ * INFER request: u16 steps, u8 infer_flags, u8 0, then inputs[steps][input_size] inline (or none: the staged input)
+ * INFER answer: u64 ticks, u16 steps_out, u16 output_size, outputs[steps_out * output_size]
+ *   values in the loaded kind's element type, both ways: f32 (F32 kinds), i8 (S8), i16 (S16, Q15); MLP kinds take
+ *   steps = 1. The host knows the type from the kind in the model info answer.
  *
  * TRAIN_CONFIG request (HIL_TRAIN_CONFIG_SIZE bytes)
  *   u8  optimizer (HIL_OPT_*), u8 loss (HIL_LOSS_*), u16 steps (sequence length), u16 max_batch, u8 flags, u8 0

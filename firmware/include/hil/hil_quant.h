@@ -86,8 +86,8 @@
 #include "hil/hil_lstm.h"
 #include "hil/hil_types.h"
 
-/* Model blob kinds (hil_model_header_t.kind). Kept here until hil_proto.h and harness/proto/wire.py list them;
- * the guards let that move happen without touching this file. */
+/* Model blob kinds (hil_model_header_t.kind): hil_proto.h defines them (hil_lstm.h includes it, so these guards never
+ * fire in the firmware); the copies let this header stand alone, and tests/unit/test_model_kinds.py holds them equal. */
 #ifndef HIL_MODEL_MLP_F32
 #define HIL_MODEL_MLP_F32 0x10
 #endif

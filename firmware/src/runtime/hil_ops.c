@@ -114,7 +114,7 @@ static hil_status_t hil_op_hello(hil_op_t *op)
 {
     hil_port_facts_t facts;
     hil_port_facts(&facts);
-    uint32_t caps = HIL_CAP_LSTM_F32 | HIL_CAP_LSTM_TRAIN_F32 | HIL_CAP_ESN_F32;
+    uint32_t caps = hil_model_capabilities() | HIL_CAP_LSTM_TRAIN_F32 | HIL_CAP_ESN_F32; /* kinds: hil_models.c */
 #if HIL_HAVE_BUILTIN_MODEL
     caps |= HIL_CAP_BUILTIN_MODEL;
 #endif

@@ -1,4 +1,6 @@
-/* Handlers of the LSTM model: load (streamed or built in), staged input, inference. */
+/* Handlers of the inference models: load (streamed or built in), staged input, inference. Every model kind goes
+ * through the kind table (hil_models.c): the blob header's kind picks bind, scratch size, forward and the element
+ * type INFER carries. */
 #include <string.h>
 
 #include "hil/hil_config.h"
@@ -63,35 +65,54 @@ static void hil_model_info(hil_op_t *op, uint32_t model_bytes)
     hil_put_u32(p + 0, model_bytes);
     hil_put_u32(p + 4, (uint32_t)hil_rt.ctx.size);
     hil_put_u32(p + 8, hil_arena_mark());
-    hil_put_u16(p + 12, hil_rt.model.layers[0].input_size);
-    hil_put_u16(p + 14, hil_rt.model.output_size);
-    p[16] = HIL_MODEL_LSTM_F32;
-    p[17] = hil_rt.model.n_layers;
+    hil_put_u16(p + 12, hil_rt.input_size);
+    hil_put_u16(p + 14, hil_rt.output_size);
+    p[16] = hil_rt.kind->kind;
+    p[17] = hil_rt.n_layers;
     hil_put_u16(p + 18, 0u);
     op->resp_len = HIL_MODEL_INFO_SIZE;
 }
 
-/* Bind a blob and reserve its scratch above whatever the arena holds now. */
+/* Bind a blob through the kind table and reserve its scratch above whatever the arena holds now. */
 static hil_status_t hil_bind(hil_op_t *op, const uint8_t *blob, uint32_t bytes)
 {
-    hil_lstm_model_f32_t model;
     hil_status_t st = hil_blob_size_ok(op, bytes); /* the reason below reads header fields */
     if (st != HIL_OK) {
         return st;
     }
-    st = hil_lstm_bind_f32(blob, bytes, &model);
-    if (st != HIL_OK) {
-        return hil_fail(op, st, "bind refused %u B blob: magic 0x%08x version %u kind %u layers %u in %u out %u",
-                        bytes, hil_get_u32(blob), (uint32_t)hil_get_u16(blob + 4), (uint32_t)blob[6],
-                        (uint32_t)blob[7], (uint32_t)hil_get_u16(blob + 8), (uint32_t)hil_get_u16(blob + 10));
+    const hil_model_kind_t *kind = hil_model_kind(blob[6]);
+    if (kind == NULL) {
+        return hil_fail(op, HIL_ERR_BAD_MODEL, "blob kind 0x%02x unknown to this firmware (HELLO lists its kinds)",
+                        (uint32_t)blob[6]);
     }
-    const size_t scratch = hil_lstm_buffer_size_f32(&model);
+    /* Bound in place (hil_models.c says where); every caller has dropped the previous model, and the state says READY
+     * only once the scratch is reserved too. */
+    hil_rt.kind = NULL;
+    void *bound = &hil_rt.model;
+    if ((kind->flags & HIL_KIND_TRAINABLE) == 0u) {
+        bound = hil_arena_alloc(kind->model_bytes);
+        if (bound == NULL) {
+            return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED, "%s model struct needs %u B, arena has %u B free",
+                            kind->name, kind->model_bytes, hil_arena_free_bytes());
+        }
+    }
+    st = kind->bind(blob, bytes, bound);
+    if (st != HIL_OK) {
+        return hil_fail(op, st, "%s bind refused %u B blob: magic 0x%08x version %u layers %u in %u out %u bits %u",
+                        kind->name, bytes, hil_get_u32(blob), (uint32_t)hil_get_u16(blob + 4), (uint32_t)blob[7],
+                        (uint32_t)hil_get_u16(blob + 8), (uint32_t)hil_get_u16(blob + 10), (uint32_t)blob[20]);
+    }
+    const size_t scratch = kind->buffer_size(bound);
     void *buf = (scratch <= 0xFFFFFFFFu) ? hil_arena_alloc((uint32_t)scratch) : NULL;
     if (buf == NULL) {
         return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED, "scratch needs %u B, arena has %u B free", (uint32_t)scratch,
                         hil_arena_free_bytes());
     }
-    hil_rt.model = model;
+    hil_rt.kind = kind;
+    hil_rt.bound = bound;
+    hil_rt.input_size = hil_get_u16(blob + 8); /* every kind's header has the sizes where hil_model_header_t has */
+    hil_rt.output_size = hil_get_u16(blob + 10);
+    hil_rt.n_layers = blob[7];
     hil_rt.ctx.buf = buf;
     hil_rt.ctx.size = scratch;
     hil_rt.mark_after_model = hil_arena_mark();
@@ -196,8 +217,10 @@ hil_status_t hil_op_input_begin(hil_op_t *op)
         return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "INPUT_BEGIN before MODEL_COMMIT or MODEL_BUILTIN");
     }
     const uint32_t bytes = hil_get_u32(op->req);
-    if (bytes % 4u != 0u) {
-        return hil_fail(op, HIL_ERR_BAD_REQUEST, "input of %u B is not whole f32 values", bytes);
+    const uint32_t elem = hil_rt.kind->in_elem; /* training batches stage f32: they need the LSTM_F32 kind */
+    if (bytes % elem != 0u) {
+        return hil_fail(op, HIL_ERR_BAD_REQUEST, "input of %u B is not whole %u-byte %s values", bytes, elem,
+                        hil_rt.kind->name);
     }
     hil_drop_input();
     uint8_t *input = hil_arena_alloc(bytes);
@@ -227,68 +250,79 @@ hil_status_t hil_op_infer(hil_op_t *op)
     if (hil_rt.state != HIL_MODEL_READY) {
         return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "INFER before MODEL_COMMIT or MODEL_BUILTIN");
     }
+    const hil_model_kind_t *kind = hil_rt.kind;
     const uint16_t steps = hil_get_u16(op->req);
     const uint8_t flags = op->req[2];
-    const uint32_t in_size = hil_rt.model.layers[0].input_size;
-    const uint32_t out_size = hil_rt.model.output_size;
+    const uint32_t in_size = hil_rt.input_size;
+    const uint32_t out_size = hil_rt.output_size;
+    const uint32_t in_elem = kind->in_elem;
+    const uint32_t out_elem = kind->out_elem;
     if (steps == 0u) {
         return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "INFER of 0 steps");
+    }
+    if ((kind->flags & HIL_KIND_RECURRENT) == 0u && steps != 1u) {
+        return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "%s takes one vector (steps 1), not %u steps", kind->name,
+                        (uint32_t)steps);
     }
     if ((flags & ~HIL_INFER_ALL_STEPS) != 0u) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "unknown infer flags 0x%02x", (uint32_t)flags);
     }
     const uint32_t want_values = (uint32_t)steps * in_size;
-    const float *input;
+    const void *input;
     const uint32_t inline_bytes = (uint32_t)op->req_len - 4u;
     if (inline_bytes != 0u) {
-        if (inline_bytes % 4u != 0u) {
-            return hil_fail(op, HIL_ERR_BAD_REQUEST, "inline input of %u B is not whole f32 values", inline_bytes);
+        if (inline_bytes % in_elem != 0u) {
+            return hil_fail(op, HIL_ERR_BAD_REQUEST, "inline input of %u B is not whole %u-byte %s values",
+                            inline_bytes, in_elem, kind->name);
         }
-        const uint32_t values = inline_bytes / 4u;
+        const uint32_t values = inline_bytes / in_elem;
         if (values != want_values) {
             if (values % steps == 0u) {
-                return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "input has %ux%u values, model wants input_size %u",
-                                (uint32_t)steps, values / steps, in_size);
+                return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "input has %ux%u %u-byte values, model wants input_size %u",
+                                (uint32_t)steps, values / steps, in_elem, in_size);
             }
             return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "input has %u values, %u steps x input_size %u = %u",
                             values, (uint32_t)steps, in_size, want_values);
         }
-        input = (const float *)(const void *)(op->req + 4);
+        input = op->req + 4; /* 4-byte aligned (hil_op_t): every element type is read in place */
     } else {
         if (hil_rt.input == NULL) {
             return hil_fail(op, HIL_ERR_BAD_REQUEST, "INFER without inline input and none staged");
         }
-        if ((uint64_t)hil_rt.input_bytes != (uint64_t)want_values * 4u) {
+        if ((uint64_t)hil_rt.input_bytes != (uint64_t)want_values * in_elem) {
             return hil_fail(op, HIL_ERR_SHAPE_MISMATCH,
                             "staged input has %u B, %u steps x input_size %u wants %u values", hil_rt.input_bytes,
                             (uint32_t)steps, in_size, want_values);
         }
-        input = (const float *)(const void *)hil_rt.input;
+        input = hil_rt.input;
     }
     const uint32_t steps_out = (flags & HIL_INFER_ALL_STEPS) != 0u ? steps : 1u;
     const uint32_t out_values = steps_out * out_size; /* <= 65535 * 65535: fits, its bytes may not */
-    const uint64_t answer = HIL_INFER_HEADER_SIZE + (uint64_t)out_values * 4u;
+    const uint64_t answer = HIL_INFER_HEADER_SIZE + (uint64_t)out_values * out_elem;
     if (answer > HIL_MAX_PAYLOAD) {
         return hil_fail(op, HIL_ERR_PAYLOAD_TOO_LARGE, "answer needs %ux%u outputs, max payload is %u B",
                         steps_out, out_size, (uint32_t)HIL_MAX_PAYLOAD);
     }
+    /* Integer kinds cannot carry a NaN; their range is the type's, and the kernels saturate. */
+    const int is_float = (kind->flags & HIL_KIND_FLOAT) != 0u;
     uint32_t bits = 0u;
-    uint32_t bad = hil_first_non_finite(input, want_values, &bits);
+    uint32_t bad = is_float ? hil_first_non_finite((const float *)input, want_values, &bits) : want_values;
     if (bad != want_values) {
         return hil_fail(op, HIL_ERR_NON_FINITE, "input[%u] is %s", bad, hil_non_finite_name(bits));
     }
-    float *out = (float *)(void *)(op->resp + HIL_INFER_HEADER_SIZE);
+    void *out = op->resp + HIL_INFER_HEADER_SIZE;
 
-    /* Nothing but the kernel between the two reads: the difference is what the regression gates compare. */
+    /* Nothing but the kernel between the two reads: the difference is what the regression gates compare. The call
+     * through the kind table's adapter costs a handful of instructions, the same for every window. */
     const uint64_t t0 = hil_port_counter();
-    st = hil_lstm_forward_f32(&hil_rt.model, &hil_rt.ctx, input, steps, flags, out);
+    st = kind->forward(hil_rt.bound, hil_rt.ctx.buf, hil_rt.ctx.size, input, steps, flags, out);
     const uint64_t t1 = hil_port_counter();
 
     if (st != HIL_OK) {
-        return hil_fail(op, st, "hil_lstm_forward_f32 failed with status %u", (uint32_t)st);
+        return hil_fail(op, st, "%s forward failed with status %u", kind->name, (uint32_t)st);
     }
     hil_rt.last_ticks = t1 - t0;
-    bad = hil_first_non_finite(out, out_values, &bits);
+    bad = is_float ? hil_first_non_finite((const float *)out, out_values, &bits) : out_values;
     if (bad != out_values) {
         return hil_fail(op, HIL_ERR_NON_FINITE, "output[%u] is %s", bad, hil_non_finite_name(bits));
     }
@@ -298,4 +332,3 @@ hil_status_t hil_op_infer(hil_op_t *op)
     op->resp_len = (uint16_t)answer;
     return HIL_OK;
 }
-

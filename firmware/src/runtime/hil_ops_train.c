@@ -60,6 +60,10 @@ hil_status_t hil_op_train_config(hil_op_t *op)
     if (hil_rt.state != HIL_MODEL_READY) {
         return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "TRAIN_CONFIG before a model is committed");
     }
+    if ((hil_rt.kind->flags & HIL_KIND_TRAINABLE) == 0u) {
+        return hil_fail(op, HIL_ERR_BAD_MODEL, "a %s model cannot learn here: training takes LSTM_F32",
+                        hil_rt.kind->name);
+    }
     if (hil_rt.blob == NULL) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "the model is in flash and cannot learn; stream it into the arena");
     }
@@ -307,6 +311,10 @@ static hil_status_t hil_tensor(hil_op_t *op, uint8_t id, float **data, uint32_t 
     *writable = 1;
     switch (id) {
     case HIL_TENSOR_PARAMS:
+        if ((hil_rt.kind->flags & HIL_KIND_TRAINABLE) == 0u) {
+            return hil_fail(op, HIL_ERR_BAD_MODEL, "tensor %u is the parameters of LSTM_F32, not of a %s blob",
+                            (uint32_t)id, hil_rt.kind->name);
+        }
         if (hil_rt.blob == NULL) {
 #if HIL_HAVE_BUILTIN_MODEL
             extern const uint8_t hil_builtin_model[];

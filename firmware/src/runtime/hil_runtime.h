@@ -6,6 +6,7 @@
 #include "hil/hil_esn.h"
 #include "hil/hil_lstm.h"
 #include "hil/hil_lstm_train.h"
+#include "hil_models.h"
 #include "hil_ops.h"
 
 typedef enum {
@@ -71,8 +72,13 @@ typedef struct {
     uint32_t mark_after_blob;  /* arena mark above the blob: COMMIT rebuilds from here */
     uint32_t mark_after_model; /* arena mark above blob and scratch: TRAIN_CONFIG rebuilds from here */
     uint32_t mark_input;       /* arena mark the staged input sits on: INPUT_BEGIN rebuilds from here */
-    hil_lstm_model_f32_t model;
-    hil_lstm_ctx_f32_t ctx;
+    const hil_model_kind_t *kind; /* the bound model's entry in the kind table (hil_models.c); NULL until bound */
+    hil_lstm_model_f32_t model;   /* the trainable kind (LSTM_F32) is bound here, where training finds it */
+    void *bound;                  /* the bound model: &model, or its struct in the arena above the blob */
+    hil_lstm_ctx_f32_t ctx;       /* the forward's scratch in the arena; kinds other than LSTM_F32 take its bytes */
+    uint16_t input_size;    /* of the bound model, from its blob header */
+    uint16_t output_size;
+    uint8_t n_layers;
     uint8_t *input; /* staged input (NULL when none) */
     uint32_t input_bytes;
     uint64_t last_ticks;
