@@ -31,6 +31,7 @@ INSTRUCTIONS_PER_LOOP = 6
 def _extra_loops(fail_width: float) -> int:
     return math.ceil(2.5 * fail_width / INSTRUCTIONS_PER_LOOP / 1000.0) * 1000
 
+
 progress = logging.getLogger("harness.progress")
 
 
