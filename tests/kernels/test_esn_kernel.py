@@ -19,9 +19,8 @@ import pytest
 
 from harness.models import esn
 from harness.models.esn import Esn, EsnAutoencoder, EsnConfig
+from tests.kernels.guarded import CANARY, Guarded
 
-GUARD = 64
-CANARY = 0xA5
 U = 2.0**-24  # float32 unit roundoff
 # Documented accuracy of the estimate against eigvals (harness/models/esn.py): worst of 360 random reservoirs 5.5%.
 RHO_REL_TOL = 0.06
@@ -99,39 +98,6 @@ def c_config(cfg: EsnConfig) -> ConfigC:
         ridge=cfg.ridge,
         feedback_scale=cfg.feedback_scale,
     )
-
-
-class Guarded:
-    """``nbytes`` of float-aligned memory with GUARD canary bytes on both sides, to catch writes out of bounds."""
-
-    def __init__(self, nbytes: int, fill: int = CANARY) -> None:
-        self.nbytes = nbytes
-        self.raw = np.full(GUARD + nbytes + GUARD, CANARY, np.uint8)
-        self.raw[GUARD : GUARD + nbytes] = fill
-
-    @classmethod
-    def of(cls, values: np.ndarray) -> Guarded:
-        arr = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
-        g = cls(4 * arr.size)
-        g.floats()[:] = arr
-        return g
-
-    @property
-    def ptr(self) -> int:
-        return self.raw.ctypes.data + GUARD
-
-    @property
-    def body(self) -> np.ndarray:
-        return self.raw[GUARD : GUARD + self.nbytes]
-
-    def floats(self) -> np.ndarray:
-        return self.body.view(np.float32)
-
-    def assert_guards_intact(self, what: str) -> None:
-        before = np.flatnonzero(self.raw[:GUARD] != CANARY)
-        after = np.flatnonzero(self.raw[GUARD + self.nbytes :] != CANARY)
-        assert before.size == 0, f"{what}: bytes written {GUARD - before[0]} before the buffer"
-        assert after.size == 0, f"{what}: bytes written {after[-1] + 1} past the end of the buffer"
 
 
 def assert_bits_equal(got: np.ndarray, want: np.ndarray, what: str) -> None:

@@ -13,10 +13,9 @@ import pytest
 
 from harness.models import lstm
 from harness.models.lstm import HIL_LSTM_MAX_LAYERS, HIL_MODEL_HEADER_SIZE, LstmModel
+from tests.kernels.guarded import CANARY, Guarded, aligned_copy
 
 HIL_INFER_ALL_STEPS = 0x01
-GUARD = 64
-CANARY = 0xA5
 
 
 # ctypes mirrors of hil_lstm.h; every float pointer is a c_void_p, which has the same ABI.
@@ -42,40 +41,6 @@ class ModelF32(ctypes.Structure):
 
 class CtxF32(ctypes.Structure):
     _fields_ = [("buf", c_void_p), ("size", c_size_t)]
-
-
-class Guarded:
-    """``nbytes`` of float-aligned memory with GUARD canary bytes on both sides, to catch writes out of bounds."""
-
-    def __init__(self, nbytes: int, fill: int = CANARY) -> None:
-        self.nbytes = nbytes
-        self.raw = np.full(GUARD + nbytes + GUARD, CANARY, np.uint8)  # numpy data is at least 16-byte aligned
-        self.raw[GUARD : GUARD + nbytes] = fill
-
-    @property
-    def ptr(self) -> int:
-        return self.raw.ctypes.data + GUARD
-
-    @property
-    def body(self) -> np.ndarray:
-        return self.raw[GUARD : GUARD + self.nbytes]
-
-    def floats(self) -> np.ndarray:
-        return self.body.view(np.float32)
-
-    def assert_guards_intact(self, what: str) -> None:
-        before = np.flatnonzero(self.raw[:GUARD] != CANARY)
-        after = np.flatnonzero(self.raw[GUARD + self.nbytes :] != CANARY)
-        assert before.size == 0, f"{what}: bytes written {GUARD - before[0]} before the buffer"
-        assert after.size == 0, f"{what}: bytes written {after[-1] + 1} past the end of the buffer"
-
-
-def aligned_copy(data: bytes, misalign: int = 0) -> tuple[np.ndarray, int]:
-    """A copy of ``data`` at an address that is 4-byte aligned plus ``misalign``; keep the array alive."""
-    raw = np.zeros(len(data) + 8, np.uint8)
-    start = (-raw.ctypes.data) % 4 + misalign
-    raw[start : start + len(data)] = np.frombuffer(data, np.uint8)
-    return raw, raw.ctypes.data + start
 
 
 class Kernels:

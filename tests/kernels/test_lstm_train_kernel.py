@@ -20,7 +20,8 @@ import pytest
 from harness.models import lstm
 from harness.models import lstm_train as lt
 from harness.models.lstm import HIL_MODEL_HEADER_SIZE, LstmModel
-from tests.kernels.test_lstm_kernel import CANARY, Bound, CtxF32, Guarded, Kernels, ModelF32
+from tests.kernels.guarded import CANARY, Guarded
+from tests.kernels.test_lstm_kernel import Bound, CtxF32, Kernels, ModelF32
 
 HIL_LOSS_MSE = 0
 HIL_LOSS_CE = 1

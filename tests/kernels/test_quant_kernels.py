@@ -26,9 +26,8 @@ from harness import datasets
 from harness.models import dense, lstm, quant
 from harness.models.lstm import LstmModel
 from harness.models.quant import AffineQuant, Q15Dense, Q15Mlp, QDense, QMlp, QWeights
+from tests.kernels.guarded import CANARY, Guarded, aligned_copy
 
-GUARD = 64
-CANARY = 0xA5
 MODEL_STRUCT_BYTES = 4096  # more than sizeof(hil_qlstm_t) on any host; the kernels see an opaque, aligned buffer
 HIL_INFER_ALL_STEPS = 0x01
 ELEM = {"f32": 4, "s8": 1, "s16": 2, "q15": 2}
@@ -38,39 +37,6 @@ KIND_OF = {"int8": "s8", "int16": "s16", "qmn": "q15"}
 
 class Scratch(ctypes.Structure):
     _fields_ = [("buf", c_void_p), ("size", c_size_t)]
-
-
-class Guarded:
-    """``nbytes`` of 16-byte-aligned memory between GUARD canary bytes on both sides."""
-
-    def __init__(self, nbytes: int, fill: int = CANARY) -> None:
-        self.nbytes = nbytes
-        self.raw = np.full(GUARD + nbytes + GUARD, CANARY, np.uint8)
-        self.raw[GUARD : GUARD + nbytes] = fill
-
-    @property
-    def ptr(self) -> int:
-        return self.raw.ctypes.data + GUARD
-
-    @property
-    def body(self) -> np.ndarray:
-        return self.raw[GUARD : GUARD + self.nbytes]
-
-    def view(self, dtype: type) -> np.ndarray:
-        return self.body.view(dtype)
-
-    def assert_guards_intact(self, what: str) -> None:
-        before = np.flatnonzero(self.raw[:GUARD] != CANARY)
-        after = np.flatnonzero(self.raw[GUARD + self.nbytes :] != CANARY)
-        assert before.size == 0, f"{what}: bytes written {GUARD - before[0]} before the buffer"
-        assert after.size == 0, f"{what}: bytes written {after[-1] + 1} past the end of the buffer"
-
-
-def aligned_copy(data: bytes, misalign: int = 0) -> tuple[np.ndarray, int]:
-    raw = np.zeros(len(data) + 8, np.uint8)
-    start = (-raw.ctypes.data) % 4 + misalign
-    raw[start : start + len(data)] = np.frombuffer(data, np.uint8)
-    return raw, raw.ctypes.data + start
 
 
 class Kernels:
