@@ -83,6 +83,12 @@ def bench_lstm(boards: list[str], repeats: int = 5) -> list[LstmFigure]:
     return out
 
 
+def _table(rows: list[tuple[str, ...]]) -> str:
+    """Rows of text cells as left-aligned columns, two spaces apart; the first row is the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
 def format_lstm(figures: list[LstmFigure]) -> str:
     rows = [("board", "model", "weights", "MACs/seq", "per sequence", "min..max", "per MAC", "round trip")]
     for f in figures:
@@ -93,8 +99,7 @@ def format_lstm(figures: list[LstmFigure]) -> str:
         spread = f"{lo / 1e6:.3f}..{hi / 1e6:.3f} ms" if f.unit == "ns" else f"{lo:,.0f}..{hi:,.0f}"
         rows.append((f.board, f.shape.name, f.where, f"{macs:,}", per_seq, spread, f"{f.median / macs:.2f} {unit}",
                      f"{statistics.median(f.host_round_trip_s) * 1e3:.1f} ms"))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return _table(rows)
 
 
 # ---- training -------------------------------------------------------------------------------------------------
@@ -187,8 +192,7 @@ def format_train(figures: list[TrainFigure]) -> str:
                      f"{f.needed_bytes:,} B", f"{f.arena_bytes:,} B"))  # fmt: skip
         if f.note:
             notes.append(f"{f.board} {f.shape.name}: {f.note}")
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    table = _table(rows)
     return table + ("\n\n" + "\n".join(notes) if notes else "")
 
 
@@ -277,8 +281,7 @@ def format_esn(figures: list[EsnFigure]) -> str:
         if f.update is None:
             notes.append(f"{f.board} N={f.n_reservoir}: does not fit: needs {f.needed_bytes:,} B, has "
                          f"{f.arena_bytes:,} B")  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    table = _table(rows)
     return table + ("\n\n" + "\n".join(notes) if notes else "")
 
 
@@ -359,8 +362,7 @@ def format_quant(figures: list[QuantFigure]) -> str:
         rows.append((f.board, f.model, f.variant, f.kind, f"{f.param_bytes:,} B", size, f"{f.arena_bytes:,} B",
                      f"{f.stack_bytes:,} B", per(f), f"{f.per_inference / f.macs:.2f}", speed, quality, versus,
                      exact))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    table = _table(rows)
     macs = {f.model: f.macs for f in figures}
     counts = {f.model: f.windows for f in figures}
     notes = [f"{m}: {macs[m]:,} MACs per inference, quality over {counts[m]} held-out windows" for m in macs]
