@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.defaults import FIRMWARE_DIR, REPO_ROOT
+
 log = logging.getLogger("harness.build")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FIRMWARE_DIR = REPO_ROOT / "firmware"
 BUILD_SCHEMA = 1  # bump when the way images are built changes, so old cache entries are not reused
 
 

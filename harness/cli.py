@@ -7,10 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.build import REPO_ROOT
-
-DEFAULT_BOARD = "qemu-stm32f4"
-DEFAULT_BASELINES = REPO_ROOT / "reports" / "baselines"
+from harness.defaults import DEFAULT_BASELINES, DEFAULT_BOARD, DEFAULT_REPORTS, REPO_ROOT
 
 
 def _cmd_boards(_args: argparse.Namespace) -> int:
@@ -84,7 +81,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import subprocess
 
-    from harness import results, runs, summary
+    from harness.reporting import results, runs, summary
 
     report_root = Path(args.report_dir)
     run_id = results.new_run_id()
@@ -129,17 +126,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from harness import history, runs
+    from harness.reporting import history, runs
 
     report_root = Path(args.report_dir)
     run_dir = runs.find_run(report_root, args.run_id)
     if (run_dir / "results.csv").is_file():
         history.write_parquet(run_dir)
     done = runs.Finished(run_dir)
-    from harness import report
+    from harness.reporting import html_report
 
     baselines_dir = Path(args.baselines) if args.baselines else DEFAULT_BASELINES
-    done.report = report.build_report(run_dir, baselines_dir=baselines_dir, report_root=report_root)
+    done.report = html_report.build_report(run_dir, baselines_dir=baselines_dir, report_root=report_root)
     if args.screenshot:
         runs.check_in_browser(done)
         if done.browser_skipped:
@@ -153,8 +150,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from harness import baselines, history, runs
-    from harness.outcomes import read_outcomes
+    from harness.reporting import baselines, history, runs
+    from harness.reporting.junit import read_outcomes
 
     run_dir = runs.find_run(Path(args.report_dir), args.run_id)
     rows = history.read_run(run_dir)
@@ -198,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--link", default=None, help="URL of an already running board instead of starting one")
     run.add_argument("-k", default=None, help="only tests matching this pytest -k expression")
     run.add_argument("--size", choices=("quick", "full"), default="quick", help="dataset windows per test")
-    run.add_argument("--report-dir", default=str(REPO_ROOT / "reports"), help="root of run folders")
+    run.add_argument("--report-dir", default=str(DEFAULT_REPORTS), help="root of run folders")
     run.add_argument("--retries", type=int, default=1, help="retries of a test after a flash/link/board failure")
     run.add_argument("--baselines", default=None, help="folder of <board>.toml budgets (default reports/baselines)")
     run.add_argument("--no-browser", action="store_true", help="skip opening the report in headless Chromium")
@@ -207,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rep = sub.add_parser("report", help="(re)build reports/<run_id>/report.html from the run's rows")
     rep.add_argument("run_id", nargs="?", default=None, help="run folder name (default: the newest run)")
-    rep.add_argument("--report-dir", default=str(REPO_ROOT / "reports"), help="root of run folders")
+    rep.add_argument("--report-dir", default=str(DEFAULT_REPORTS), help="root of run folders")
     rep.add_argument("--baselines", default=None, help="budgets when the run folder has no copy of its own")
     rep.add_argument("--screenshot", action="store_true", help="also open it in headless Chromium: report.png")
     rep.set_defaults(func=_cmd_report)
@@ -216,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     base_sub = base.add_subparsers(dest="action", required=True)
     acc = base_sub.add_parser("accept", help="write a run's figures as the new baseline and print the diff")
     acc.add_argument("run_id", help="run folder name under --report-dir")
-    acc.add_argument("--report-dir", default=str(REPO_ROOT / "reports"), help="root of run folders")
+    acc.add_argument("--report-dir", default=str(DEFAULT_REPORTS), help="root of run folders")
     acc.add_argument("--baselines", default=str(DEFAULT_BASELINES), help="baseline folder")
     acc.add_argument("--board", action="append", default=None, help="only this board (default: every board)")
     acc.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")

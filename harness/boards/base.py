@@ -82,6 +82,11 @@ class Board(ABC):
             self.state = BoardState.FLASHED
             self.url = None
 
+    def alive(self) -> bool | None:
+        """Whether the device is still running: True/False where the harness can tell (a process it started),
+        None where it cannot (a board behind a URL). Failure classes use it to tell a crashed board from a model."""
+        return None
+
     @abstractmethod
     def reset(self) -> None:
         """Reset the device out of band (reset line, emulator reset) without closing the link."""

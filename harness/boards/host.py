@@ -42,6 +42,9 @@ class HostBoard(Board):
             self._proc.stop()
             self._proc = None
 
+    def alive(self) -> bool | None:
+        return None if self._proc is None else self._proc.alive()  # None: not started, nothing to judge
+
     def reset(self) -> None:
         """SIGHUP is the host board's reset line: the firmware re-executes itself and keeps the link open."""
         if self._proc is None:

@@ -109,6 +109,9 @@ class QemuBoard(Board):
             self._proc = None
         self._qmp = None
 
+    def alive(self) -> bool | None:
+        return None if self._proc is None else self._proc.alive()  # None: not started, nothing to judge
+
     def reset(self) -> None:
         """QMP system_reset: the emulated reset line; the firmware boots again and prints its banner."""
         if self._qmp is None:

@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from harness.baselines import BudgetExceeded, Status
+from harness.reporting.baselines import BudgetExceeded, BudgetStatus
 from tests.hil.models import SMALL
 from tests.hil.test_lstm_inference import FEATURES, _windows
 
@@ -48,7 +48,7 @@ def test_slowed_kernel_fails_its_instruction_budget(hil_session, hil_budgets, ch
         normal = hil_session.deploy_lstm(model).client.infer(X[1])
         count = hil_session.hello.ticks_to_counter_unit(normal.ticks)
         verdict = check_budget(METRIC, count, budget.unit, model=SMALL.name, test=MEASURED_IN)
-        assert verdict is not None and verdict.status is Status.PASS, f"the plain image must pass: {verdict}"
+        assert verdict is not None and verdict.status is BudgetStatus.PASS, f"the plain image must pass: {verdict}"
 
         extra_loops = _extra_loops(budget.fail_width)
         slowed_image = hil_session.board.build(defines={"HIL_TEST_EXTRA_LOOPS": str(extra_loops)})

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import verdicts
 from harness.models.lstm import LstmModel, to_blob
-from harness.taxonomy import FailureClass, classify
+from harness.plugin import failures
+from harness.reporting.failure_classes import FailureClass, classify
 
 TINY = LstmModel.random(3, [4], 2, seed=1)
 
@@ -17,7 +17,7 @@ def _failure(request, fn) -> FailureClass:
     with pytest.raises(Exception) as failed:
         fn()
     # the evidence the plugin gathers for a failed test: board liveness, device text, the board's log
-    return classify(failed.value, verdicts._evidence(request.node)).failure_class
+    return classify(failed.value, failures.evidence(request.node)).failure_class
 
 
 def test_link_cut_under_a_running_board_is_a_link_failure(request, hil_session, client) -> None:

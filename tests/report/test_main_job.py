@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import browser, cli
-from harness.build import REPO_ROOT
-from harness.results import read_results
+from harness import cli
+from harness.defaults import REPO_ROOT
+from harness.reporting import browser
+from harness.reporting.results import read_results
 
 # Two quick tests that record per-window and per-step rows, so every plot of the report has data; the host board
 # because it needs no emulator and takes about a second for them.

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import baselines
-from harness.baselines import BaselineError, Budget, BudgetBook, Status
-from harness.results import Record, ResultsWriter, RunInfo, read_results
+from harness.reporting import baselines
+from harness.reporting.baselines import BaselineError, Budget, BudgetBook, BudgetStatus
+from harness.reporting.results import Record, ResultsWriter, RunInfo, read_results
 
 COUNT = Budget(
     board="qemu-x", model="m", metric="instructions_per_inference", unit="instructions", expected=1_000_000.0,
@@ -23,23 +23,23 @@ ERROR = Budget(board="qemu-x", model="m", metric="max_abs_err_vs_ref", unit="1",
 @pytest.mark.parametrize(
     ("value", "status"),
     [
-        (1_000_000, Status.PASS),
-        (1_001_000, Status.PASS),  # on the edge of the ±0.1% pass band
-        (1_001_001, Status.MARGINAL),
-        (1_010_000, Status.MARGINAL),  # on the edge of the +1% fail limit
-        (1_010_001, Status.FAIL),
-        (998_999, Status.MARGINAL),  # faster than budget: stale, accept it
-        (500_000, Status.MARGINAL),  # much faster never fails: "higher is worse"
-        (math.nan, Status.FAIL),
+        (1_000_000, BudgetStatus.PASS),
+        (1_001_000, BudgetStatus.PASS),  # on the edge of the ±0.1% pass band
+        (1_001_001, BudgetStatus.MARGINAL),
+        (1_010_000, BudgetStatus.MARGINAL),  # on the edge of the +1% fail limit
+        (1_010_001, BudgetStatus.FAIL),
+        (998_999, BudgetStatus.MARGINAL),  # faster than budget: stale, accept it
+        (500_000, BudgetStatus.MARGINAL),  # much faster never fails: "higher is worse"
+        (math.nan, BudgetStatus.FAIL),
     ],
 )
-def test_bands(value: float, status: Status) -> None:
+def test_bands(value: float, status: BudgetStatus) -> None:
     assert COUNT.check(value).status is status
 
 
 def test_a_failure_names_metric_board_budget_and_value() -> None:
     verdict = COUNT.check(1_020_000, run_id="20261122T000000Z-abcdef")
-    assert verdict.status is Status.FAIL and not verdict.ok
+    assert verdict.status is BudgetStatus.FAIL and not verdict.ok
     for part in ("instructions_per_inference", "qemu-x", "1,020,000 instructions", "+2.00%", COUNT.describe(),
                  "reports/baselines/qemu-x.toml", "baseline accept 20261122T000000Z-abcdef"):  # fmt: skip
         assert part in verdict.message
@@ -53,17 +53,17 @@ def test_better_than_budget_says_to_accept() -> None:
 
 
 def test_absolute_bands_for_errors() -> None:
-    assert ERROR.check(0.0).status is Status.PASS  # an exact answer is no regression
-    assert ERROR.check(2.2e-7).status is Status.PASS
-    assert ERROR.check(5e-7).status is Status.MARGINAL
-    assert ERROR.check(1.1e-6).status is Status.FAIL
+    assert ERROR.check(0.0).status is BudgetStatus.PASS  # an exact answer is no regression
+    assert ERROR.check(2.2e-7).status is BudgetStatus.PASS
+    assert ERROR.check(5e-7).status is BudgetStatus.MARGINAL
+    assert ERROR.check(1.1e-6).status is BudgetStatus.FAIL
     assert "%" not in ERROR.check(1.1e-6).message  # relative change of a near-zero error is noise, not shown
 
 
 def test_two_sided_budget() -> None:
     both = Budget(board="b", model="m", metric="x", unit="1", expected=10.0, worse="both", pass_abs=1.0, fail_abs=2.0)
     assert [both.check(v).status for v in (7.9, 8.5, 10, 11.5, 12.1)] == [
-        Status.FAIL, Status.MARGINAL, Status.PASS, Status.MARGINAL, Status.FAIL,
+        BudgetStatus.FAIL, BudgetStatus.MARGINAL, BudgetStatus.PASS, BudgetStatus.MARGINAL, BudgetStatus.FAIL,
     ]  # fmt: skip
 
 

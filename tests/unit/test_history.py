@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import history
-from harness.results import COLUMNS, Record, ResultsWriter, RunInfo, read_results
+from harness.reporting import history
+from harness.reporting.results import COLUMNS, Record, ResultsWriter, RunInfo, read_results
 
 
 def _run(root: Path, run_id: str, value: float) -> Path:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import results
-from harness.results import Record, ResultsFormatError, ResultsWriter, RunInfo
+from harness.reporting import results
+from harness.reporting.results import Record, ResultsFormatError, ResultsWriter, RunInfo
 
 INFO = RunInfo(
     run_id="20261122T031500Z-abc123",

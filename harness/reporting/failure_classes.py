@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import serial
 
-from harness.baselines import BudgetExceeded
 from harness.boards.base import Board, BoardError
 from harness.build import BuildError, MemoryBudgetExceeded
 from harness.link import LinkError
 from harness.proto.client import BuildMismatch, DeviceError
+from harness.reporting.baselines import BudgetExceeded
 
 __all__ = [
     "EXCEPTION_CLASSES",
@@ -51,7 +51,7 @@ EXIT_MEANINGS = {
     5: "no tests ran",
 }
 
-# JUnit properties a failed testcase carries (harness.verdicts writes them, reports read them)
+# JUnit properties a failed testcase carries (harness.plugin.failures writes them, reports read them)
 PROPERTY_CLASS = "hil_failure_class"
 PROPERTY_REASON = "hil_failure_reason"
 PROPERTY_ATTEMPTS = "hil_attempts"

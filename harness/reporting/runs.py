@@ -9,9 +9,9 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import history, report
-from harness.results import RESULTS_FILE, utc_now
-from harness.taxonomy import EXIT_MEANINGS
+from harness.reporting import history, html_report
+from harness.reporting.failure_classes import EXIT_MEANINGS
+from harness.reporting.results import RESULTS_FILE, utc_now
 
 log = logging.getLogger("harness.runs")
 
@@ -53,7 +53,7 @@ def find_run(report_root: Path | str, run_id: str | None) -> Path:
 
 
 def write_meta(run_dir: Path, **facts: object) -> None:
-    path = run_dir / report.RUN_META_FILE
+    path = run_dir / html_report.RUN_META_FILE
     meta = json.loads(path.read_text()) if path.is_file() else {}
     meta.update({k: v for k, v in facts.items() if v is not None})
     path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -86,7 +86,7 @@ def finish_run(
         return done  # nothing was measured: no rows to convert, append or plot
     history.write_parquet(run_dir)
     done.history_file = history.append(run_dir, report_root)
-    done.report = report.build_report(run_dir, baselines_dir=baselines_dir, report_root=report_root)
+    done.report = html_report.build_report(run_dir, baselines_dir=baselines_dir, report_root=report_root)
     if browser:
         check_in_browser(done)
     return done
@@ -94,7 +94,7 @@ def finish_run(
 
 def check_in_browser(done: Finished) -> None:
     """Open the report in headless Chromium, keep a screenshot beside it, note any console error or broken image."""
-    from harness import browser
+    from harness.reporting import browser
 
     assert done.report is not None
     try:

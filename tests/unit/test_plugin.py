@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.baselines import Budget, BudgetBook
 from harness.boards import board_kinds
+from harness.reporting.baselines import Budget, BudgetBook
 
 pytest_plugins = ["pytester"]
 
@@ -25,7 +25,7 @@ from types import SimpleNamespace
 class FakeSession:
     closed = 0
     def __init__(self):
-        self.board = SimpleNamespace(name="fakeboard")
+        self.board = SimpleNamespace(name="fakeboard", alive=lambda: None)
         self.hello = None
         self.image = None
     def close(self):
@@ -33,9 +33,9 @@ class FakeSession:
 
 @pytest.fixture(scope="session")
 def hil_session(pytestconfig):
-    from harness import plugin
+    from harness.plugin.stash import SESSIONS_KEY
     session = FakeSession()
-    pytestconfig.stash[plugin.SESSIONS_KEY]["fakeboard"] = session  # as the real fixture registers itself
+    pytestconfig.stash[SESSIONS_KEY]["fakeboard"] = session  # as the real fixture registers itself
     return session
 """
 

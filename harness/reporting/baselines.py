@@ -33,7 +33,7 @@ __all__ = [
     "BudgetBook",
     "BudgetExceeded",
     "BudgetMarginal",
-    "Status",
+    "BudgetStatus",
     "Verdict",
     "accept",
     "baseline_path",
@@ -56,7 +56,7 @@ class BudgetMarginal(UserWarning):
     """A measurement between its pass and fail bands (or better than its budget): the test passes with a warning."""
 
 
-class Status(enum.Enum):
+class BudgetStatus(enum.Enum):
     PASS = "pass"
     MARGINAL = "marginal"
     FAIL = "fail"
@@ -192,14 +192,14 @@ def _short_path(path: str) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: Status
+    status: BudgetStatus
     budget: Budget
     value: float
     message: str
 
     @property
     def ok(self) -> bool:
-        return self.status is not Status.FAIL
+        return self.status is not BudgetStatus.FAIL
 
 
 @dataclass(frozen=True)
@@ -287,17 +287,17 @@ class Budget:
         budget = f"budget {self.describe()} [{_short_path(self.source) or 'baseline'}]"
         accept = f"python -m harness baseline accept {run_id or '<run_id>'}"
         if math.isnan(value):
-            return Verdict(Status.FAIL, self, value, f"{what}: measured nan, which no {budget} admits")
+            return Verdict(BudgetStatus.FAIL, self, value, f"{what}: measured nan, which no {budget} admits")
         dev = value - self.expected
         # a relative change means something where the bands are relative; for an error near 0 it would be noise
         rel = f" ({dev / self.expected:+.2%})" if self.expected and self.pass_rel is not None else ""
         measured = f"measured {fmt(value, self.unit)}{rel}"
         if abs(dev) <= self.pass_width:
-            return Verdict(Status.PASS, self, value, f"{what}: {measured} within {budget}")
+            return Verdict(BudgetStatus.PASS, self, value, f"{what}: {measured} within {budget}")
         lo, hi = self.fail_limits()
         if value < lo or value > hi:
             return Verdict(
-                Status.FAIL,
+                BudgetStatus.FAIL,
                 self,
                 value,
                 f"budget exceeded: {what} {measured}, {budget}. If the change is intended, make it the new "
@@ -306,9 +306,9 @@ class Budget:
         worse = self.worse == "both" or (dev > 0) == (self.worse == "higher")
         if worse:
             message = f"marginal: {what} {measured}, outside the pass band of {budget}"
-            return Verdict(Status.MARGINAL, self, value, message)
+            return Verdict(BudgetStatus.MARGINAL, self, value, message)
         return Verdict(
-            Status.MARGINAL,
+            BudgetStatus.MARGINAL,
             self,
             value,
             f"better than budget: {what} {measured}, {budget}; accept the run ({accept}) so the gain is kept",
@@ -476,7 +476,7 @@ def load_books(directory: Path | str, boards: Iterable[str]) -> dict[str, Budget
     return books
 
 
-_RANK = {Status.PASS: 0, Status.MARGINAL: 1, Status.FAIL: 2}
+_RANK = {BudgetStatus.PASS: 0, BudgetStatus.MARGINAL: 1, BudgetStatus.FAIL: 2}
 CHECK_COLUMNS = ("board", "model", "metric", "test", "unit", "budget", "measured", "rows", "status", "message")
 
 

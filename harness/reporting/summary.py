@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import baselines, history
-from harness.outcomes import read_outcomes
-from harness.results import RESULTS_FILE
+from harness.reporting import baselines, history
+from harness.reporting.junit import read_outcomes
+from harness.reporting.results import RESULTS_FILE
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 

@@ -30,9 +30,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FuncFormatter
 
-from harness import baselines, history
-from harness.baselines import BudgetBook
-from harness.outcomes import TestOutcome, read_outcomes
+from harness.reporting import baselines, history
+from harness.reporting.baselines import BudgetBook
+from harness.reporting.junit import TestOutcome, read_outcomes
 
 __all__ = ["REPORT_FILE", "RUN_META_FILE", "RunData", "build_report", "load_run", "section"]
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.results import COLUMNS, RESULTS_FILE, read_results
+from harness.reporting.results import COLUMNS, RESULTS_FILE, read_results
 
 __all__ = ["HISTORY_DIR", "PARQUET_FILE", "SCHEMA", "append", "read_history", "read_run", "write_parquet"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import history, report
-from harness.baselines import Budget, BudgetBook
-from harness.results import Record, ResultsWriter, RunInfo
+from harness.reporting import history, html_report
+from harness.reporting.baselines import Budget, BudgetBook
+from harness.reporting.results import Record, ResultsWriter, RunInfo
 
 BOARD = "qemu-x"
 TEST = "tests/hil/test_x.py::test_a[qemu-x]"
@@ -70,7 +70,7 @@ EXTRA = (
 def rich_report(tmp_path_factory, baselines_dir: Path) -> str:
     """One full report (rendering is the slow part) of a run with every kind of row."""
     run = _run(tmp_path_factory.mktemp("reports"), "20261122T010000Z-aaaaaa", 1_000_000, extra=EXTRA)
-    return report.build_report(run, baselines_dir=baselines_dir).read_text()
+    return html_report.build_report(run, baselines_dir=baselines_dir).read_text()
 
 
 def test_report_is_self_contained_with_decodable_images(rich_report: str) -> None:
@@ -86,18 +86,18 @@ def test_sections_follow_the_rows(tmp_path: Path, rich_report: str, baselines_di
     assert expected | {"other"} <= _sections(rich_report)
     assert "something_new" in rich_report  # a series no section claims still shows, under "Other series"
     # the same run without those rows: the sections they feed are left out (checked without drawing the rest)
-    plain = report.load_run(_run(tmp_path, "20261122T010000Z-aaaaaa", 1_000_000), baselines_dir=baselines_dir)
-    drawn = {sec.anchor: sec for sec in report.SECTIONS}
+    plain = html_report.load_run(_run(tmp_path, "20261122T010000Z-aaaaaa", 1_000_000), baselines_dir=baselines_dir)
+    drawn = {sec.anchor: sec for sec in html_report.SECTIONS}
     for anchor in ("training", "anomaly"):
         assert drawn[anchor].render(plain) is None
 
 
 def test_budget_table_shows_each_status(tmp_path: Path, baselines_dir: Path) -> None:
     run = _run(tmp_path, "20261122T010000Z-aaaaaa", 1_050_000)  # +5%: beyond the +1% fail band
-    data = report.load_run(run, baselines_dir=baselines_dir)
+    data = html_report.load_run(run, baselines_dir=baselines_dir)
     status = dict(zip(data.checks["metric"], data.checks["status"], strict=True))
     assert status == {"instructions_per_inference": "fail", "model_bytes": "not measured"}
-    table = {sec.anchor: sec for sec in report.SECTIONS}["budgets"].render(data)
+    table = {sec.anchor: sec for sec in html_report.SECTIONS}["budgets"].render(data)
     assert ">fail<" in table and ">not measured<" in table and "1,050,000" in table
 
 
@@ -109,10 +109,10 @@ def test_trends_show_earlier_runs_and_a_rebuilt_report_shows_the_past_as_it_was(
     history.append(first, root)
     second = _run(root, "20261123T010000Z-bbbbbb", 1_000_200)
     history.append(second, root)
-    trends = {sec.anchor: sec for sec in report.SECTIONS}["trends"]
+    trends = {sec.anchor: sec for sec in html_report.SECTIONS}["trends"]
 
     def trend_runs(run: Path) -> str:
-        text = trends.render(report.load_run(run, baselines_dir=baselines_dir))
+        text = trends.render(html_report.load_run(run, baselines_dir=baselines_dir))
         return re.search(r"Runs in these trends \((\d+)\): ([^<]*)", text).group(0)
 
     assert first.name in trend_runs(second) and "(2)" in trend_runs(second)
@@ -126,5 +126,5 @@ def test_the_runs_own_budget_snapshot_wins(tmp_path: Path, baselines_dir: Path) 
     stricter.budgets[0] = Budget(board=BOARD, model="m", metric="instructions_per_inference",
                                  unit="instructions", expected=900_000.0, pass_rel=0.001, fail_rel=0.01)  # fmt: skip
     stricter.write(run / "baselines" / f"{BOARD}.toml")
-    data = report.load_run(run, baselines_dir=baselines_dir)
+    data = html_report.load_run(run, baselines_dir=baselines_dir)
     assert data.checks.set_index("metric")["status"]["instructions_per_inference"] == "fail"

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.taxonomy import PROPERTY_ATTEMPTS, PROPERTY_CLASS, PROPERTY_REASON, PROPERTY_RETRIED
+from harness.reporting.failure_classes import PROPERTY_ATTEMPTS, PROPERTY_CLASS, PROPERTY_REASON, PROPERTY_RETRIED
 
 __all__ = ["JUNIT_FILE", "TestOutcome", "read_outcomes"]
 

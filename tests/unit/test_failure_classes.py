@@ -7,14 +7,14 @@ import socket
 import pytest
 import serial
 
-from harness import taxonomy
-from harness.baselines import BudgetExceeded
 from harness.boards.base import Board, BoardError, BoardState
 from harness.build import BuildError, MemoryBudgetExceeded, ToolMissing
 from harness.link import LinkError, LinkUrlError, open_link
 from harness.proto.client import BuildMismatch, DeviceError, LinkTimeout
 from harness.proto.wire import Status
-from harness.taxonomy import Evidence, FailureClass, classify
+from harness.reporting import failure_classes as taxonomy
+from harness.reporting.baselines import BudgetExceeded
+from harness.reporting.failure_classes import Evidence, FailureClass, classify
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,148 @@
+"""The fixtures a HIL test uses. ``pytest --fixtures`` shows each one's docstring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import serial
+
+from harness.boards import Board, get_board
+from harness.plugin import budgets, options, run_folder
+from harness.plugin.stash import SESSIONS_KEY
+from harness.proto.client import Client
+from harness.reporting import results
+from harness.reporting.baselines import BudgetBook, Verdict
+from harness.session import BoardSession, Deployment, session_for
+
+
+@pytest.fixture(scope="session")
+def hil_run_dir(pytestconfig: pytest.Config) -> Path:
+    """This run's folder, ``<report dir>/<run_id>/`` (made on first use): rows, junit.xml, logs/, boards/."""
+    return run_folder.ensure(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir: Path) -> Iterator[BoardSession]:
+    """The board under test, built (cached), flashed, started and answering HELLO with the right build id; one per
+    board for the whole run. Tests that take it are parametrized over every --hil-board."""
+    config = request.config
+    name = getattr(request, "param", None) or hil_board_name
+    sessions = config.stash[SESSIONS_KEY]
+    link_url = config.getoption("--hil-link")
+    if link_url is not None:
+        from harness.boards.remote import LinkBoard
+
+        board: Board = LinkBoard(name, link_url)
+    else:
+        board = get_board(name)
+    session = session_for(board, link_url=link_url, log_dir=hil_run_dir / "boards")
+    sessions[name] = session
+    try:
+        session.open()
+        yield session
+    finally:
+        session.close()
+        sessions.pop(name, None)
+
+
+@pytest.fixture
+def board(hil_session: BoardSession) -> Board:
+    """The Board object under test (state off/flashed/running, facts(), reset(), alive())."""
+    return hil_session.board
+
+
+@pytest.fixture
+def client(hil_session: BoardSession) -> Client:
+    """The binary protocol client on the board's open link (HELLO already answered, build id checked)."""
+    return hil_session.open(hil_session.image)
+
+
+@pytest.fixture
+def link(hil_session: BoardSession) -> serial.SerialBase:
+    """The open pyserial port to the board (socket://, pty, rfc2217:// or a /dev path), shared with ``client``."""
+    hil_session.open(hil_session.image)
+    return hil_session.port
+
+
+@pytest.fixture
+def deploy(hil_session: BoardSession) -> Callable[..., Deployment]:
+    """deploy(model, where="auto"|"arena"|"flash") -> Deployment: the model on the device, ready to infer. Any kind:
+    LstmModel, dense.MlpModel, a quantized model from harness.models.quant, or blob bytes."""
+    return hil_session.deploy
+
+
+@pytest.fixture(scope="session")
+def hil_windows(pytestconfig: pytest.Config) -> int:
+    """How many dataset windows a test streams, from --hil-size (quick: CI; full: nightly)."""
+    return options.windows(pytestconfig)
+
+
+@pytest.fixture
+def dataset(request: pytest.FixtureRequest):
+    """The dataset named by ``request.param`` (indirect parametrization) or the Beijing weather data."""
+    from harness import datasets
+
+    return datasets.load_any(getattr(request, "param", "beijing_pm"))
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """record(metric, value, unit, *, model="", dataset="", sample=None): one result row, written at once, then
+    checked against the board's budget (a row beyond its fail band fails the test, and stays in the rows)."""
+    writer = run_folder.writer(request.config)
+    test = request.node.nodeid
+    session: BoardSession | None = None
+    if "hil_session" in request.fixturenames:
+        session = request.getfixturevalue("hil_session")
+
+    def _record(metric: str, value: float, unit: str, *, model: str = "", dataset: str = "",
+                sample: int | None = None) -> None:  # fmt: skip
+        if session is not None:
+            writer.board = session.board.name
+            writer.build_id = f"{session.hello.build_id:016x}" if session.hello else ""
+            writer.toolchain = session.image.toolchain if session.image else ""
+        writer.write(results.Record(test, model, dataset, metric, float(value), unit, sample))
+        # after the write, so a measurement that fails its budget is still in the rows and the report
+        budgets.gate(request.config, board=writer.board, test=test, model=model, metric=metric, value=value,
+                     unit=unit, sample=sample)  # fmt: skip
+
+    return _record
+
+
+@pytest.fixture
+def hil_budgets(request: pytest.FixtureRequest) -> BudgetBook | None:
+    """The budgets of the board under test (None when it has no baseline file)."""
+    session = request.getfixturevalue("hil_session")
+    return budgets.budget_book(request.config, session.board.name)
+
+
+@pytest.fixture
+def check_budget(request: pytest.FixtureRequest) -> Callable[..., Verdict | None]:
+    """check_budget(metric, value, unit, *, model, test=None, sample=None): the gate `record` applies, without
+    writing a row — for a test that measures a deliberately altered image and must not pollute the run's figures."""
+    session = request.getfixturevalue("hil_session")
+
+    def _check(metric: str, value: float, unit: str, *, model: str, test: str | None = None,
+               sample: int | None = None) -> Verdict | None:  # fmt: skip
+        return budgets.gate(request.config, board=session.board.name, test=test or request.node.nodeid, model=model,
+                            metric=metric, value=value, unit=unit, sample=sample, tally=False)  # fmt: skip
+
+    return _check
+
+
+@pytest.fixture(autouse=True)
+def _hil_requires(request: pytest.FixtureRequest) -> None:
+    """Applies the ``hil_requires(*capabilities)`` marker: skip unless the board's HELLO lists every capability."""
+    marker = request.node.get_closest_marker("hil_requires")
+    if marker is None:
+        return
+    session: BoardSession = request.getfixturevalue("hil_session")
+    session.open(session.image)
+    assert session.hello is not None
+    missing = sorted(set(marker.args) - session.hello.capability_names)
+    if missing:
+        pytest.skip(
+            f"board {session.board.name} lacks capabilities {missing} (has {sorted(session.hello.capability_names)})"
+        )

@@ -1,0 +1,93 @@
+"""Every ``--hil-*`` option, and how the plugin reads them. Value precedence: ``request.param`` > command line >
+environment (``HIL_BOARD``) > default (``harness.defaults``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.boards import board_kinds
+from harness.defaults import DEFAULT_BASELINES, DEFAULT_BOARD, WINDOWS_BY_SIZE
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil", "hardware-in-the-loop harness")
+    group.addoption(
+        "--hil-board",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"board to run tests/hil on; repeat for several (default {DEFAULT_BOARD}; list: python -m harness boards)",
+    )
+    group.addoption(
+        "--hil-link",
+        default=None,
+        metavar="URL",
+        help="talk to an already running board at this pyserial URL (socket://, rfc2217://, /dev/...) instead of "
+        "building and starting one; --hil-board then only names it",
+    )
+    group.addoption(
+        "--hil-report-dir",
+        default=None,
+        metavar="DIR",
+        help="root of run folders (default reports/); each run with a HIL test writes DIR/<run_id>/results.csv and "
+        "junit.xml",
+    )
+    group.addoption(
+        "--hil-size",
+        choices=tuple(WINDOWS_BY_SIZE),
+        default="quick",
+        help="how much data each test streams: quick (CI, a few windows) or full (nightly)",
+    )
+    group.addoption(
+        "--hil-run-id", default=None, metavar="ID", help="name of the run folder (default: UTC time + random suffix)"
+    )
+    group.addoption(
+        "--hil-retries",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run a test again up to N times, board restarted, after a flash/link/board failure (default 1); "
+        "model failures are never retried",
+    )
+    group.addoption(
+        "--hil-baselines",
+        default=None,
+        metavar="DIR",
+        help="folder of <board>.toml budgets checked at record time (default reports/baselines/); 'none' to "
+        "record without budgets",
+    )
+    group.addoption(
+        "--hil-progress",
+        action="store_true",
+        default=False,
+        help="show harness.progress lines (uploads, windows, budget verdicts) live while tests run",
+    )
+
+
+def board_names(config: pytest.Config) -> list[str]:
+    """The boards this run tests on, from --hil-board (repeated or comma-separated), $HIL_BOARD, or the default."""
+    names = config.getoption("--hil-board") or [os.environ.get("HIL_BOARD", DEFAULT_BOARD)]
+    out: list[str] = []
+    for entry in names:
+        out += [n.strip() for n in entry.split(",") if n.strip()]
+    if config.getoption("--hil-link") is None:
+        known = board_kinds()
+        unknown = [n for n in out if n not in known]
+        if unknown:
+            raise pytest.UsageError(f"unknown --hil-board {unknown}; known boards: {', '.join(known)}")
+    return out
+
+
+def baselines_dir(config: pytest.Config) -> Path | None:
+    """The budgets folder, or None when --hil-baselines none asks for a run without budgets."""
+    value = config.getoption("--hil-baselines")
+    if value == "none":
+        return None
+    return Path(value) if value else DEFAULT_BASELINES
+
+
+def windows(config: pytest.Config) -> int:
+    return WINDOWS_BY_SIZE[config.getoption("--hil-size")]

@@ -1,0 +1,79 @@
+"""A run's folder, ``<report dir>/<run_id>/``: rows, junit.xml, per-test frame logs and board logs.
+
+Its path is fixed when pytest starts; the folder itself is made by the first test that needs it (a board session,
+a recorded row). A run with no such test (unit or kernel tests) leaves nothing under reports/: the junit.xml we
+pointed there is removed at the end, after pytest and pytest-embedded (which rewrites it) are done with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from harness.defaults import DEFAULT_REPORTS, REPO_ROOT
+from harness.plugin.stash import OWN_JUNIT_KEY, RUN_DIR_KEY, SESSIONS_KEY, USED_KEY, WRITER_KEY
+from harness.reporting import results
+
+# A test that asks for any of these writes into the run folder.
+FIXTURES_THAT_WRITE = frozenset({"hil_session", "record", "hil_run_dir"})
+
+
+def configure(config: pytest.Config) -> None:
+    """Fix the run folder's path; point junit.xml into it unless the user chose a path (--junitxml)."""
+    root = Path(config.getoption("--hil-report-dir") or DEFAULT_REPORTS)
+    run_id = config.getoption("--hil-run-id") or results.new_run_id()
+    config.stash[RUN_DIR_KEY] = root / run_id
+    config.stash[SESSIONS_KEY] = {}
+    config.stash[OWN_JUNIT_KEY] = not config.option.xmlpath
+    if config.stash[OWN_JUNIT_KEY]:
+        config.option.xmlpath = str(root / run_id / "junit.xml")
+
+
+def writes(item: pytest.Item) -> bool:
+    return not FIXTURES_THAT_WRITE.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def settle(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After collection and deselection: make the folder when a selected test writes into it."""
+    if any(writes(item) for item in items):
+        ensure(config)
+
+
+def ensure(config: pytest.Config) -> Path:
+    """The run folder, made if it is not there yet."""
+    run_dir = config.stash[RUN_DIR_KEY]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.stash[USED_KEY] = True
+    return run_dir
+
+
+def existing(config: pytest.Config) -> Path | None:
+    """The run folder if this run has made it, else None."""
+    run_dir = config.stash.get(RUN_DIR_KEY, None)
+    return run_dir if run_dir is not None and run_dir.is_dir() else None
+
+
+def writer(config: pytest.Config) -> results.ResultsWriter:
+    """The run's row writer, opened on first use (the rows file appears with the first row)."""
+    found = config.stash.get(WRITER_KEY, None)
+    if found is None:
+        run_dir = ensure(config)
+        info = results.RunInfo.start(REPO_ROOT)
+        found = results.ResultsWriter(run_dir, results.RunInfo(run_dir.name, info.started, info.git_sha))
+        config.stash[WRITER_KEY] = found
+    return found
+
+
+def close(config: pytest.Config) -> None:
+    for session in config.stash.get(SESSIONS_KEY, {}).values():
+        session.close()
+    found = config.stash.get(WRITER_KEY, None)
+    if found is not None:
+        found.close()
+    run_dir = config.stash.get(RUN_DIR_KEY, None)
+    if run_dir is not None and config.stash.get(OWN_JUNIT_KEY, False) and not config.stash.get(USED_KEY, False):
+        (run_dir / "junit.xml").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: something else wrote there; keep it
+            run_dir.rmdir()
