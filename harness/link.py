@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlsplit
 
 import serial
 
@@ -23,6 +24,21 @@ class LinkUrlError(LinkError):
     """The link URL cannot be opened as given."""
 
 
+def _check_network_url(url: str) -> None:
+    """socket:// and rfc2217:// need HOST:PORT. pyserial reports a malformed one as a failed open, which would be
+    retried until the deadline and then blamed on the board; say what is wrong with the URL at once instead."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("socket", "rfc2217"):
+        return
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or not 0 < port < 65536:
+        raise LinkUrlError(f"cannot open link {url!r}: {parts.scheme}:// wants HOST:PORT with a port 1-65535. "
+                           f"Expected {URL_FORMS}")  # fmt: skip
+
+
 def open_link(url: str, *, baudrate: int = 115200, connect_timeout: float = 10.0) -> serial.SerialBase:
     """Open `url` with pyserial, retrying a refused connection until `connect_timeout` (a board still booting).
 
@@ -30,6 +46,7 @@ def open_link(url: str, *, baudrate: int = 115200, connect_timeout: float = 10.0
     """
     if not url or not isinstance(url, str):
         raise LinkUrlError(f"no link URL given; expected one of: {URL_FORMS}")
+    _check_network_url(url)
     deadline = time.monotonic() + connect_timeout
     # pyserial's rfc2217 client refuses a write timeout; elsewhere it keeps a wedged port from hanging a test
     extra = {} if url.startswith("rfc2217://") else {"write_timeout": 30}
