@@ -133,7 +133,7 @@ class QemuStm32f4(QemuBoard):
         "STM32F405 (Cortex-M4F) on QEMU netduinoplus2, held to the STM32F401RE's 96 KB RAM / "
         "512 KB flash; counter = instructions under -icount shift=0"
     )
-    firmware_board = "qemu_netduinoplus2"
+    firmware_board = "qemu-stm32f4"
     machine = "netduinoplus2"
     cpu_name = "cortex-m4"
 
@@ -144,6 +144,6 @@ class QemuCortexM3(QemuBoard):
         "Cortex-M3 without FPU (soft float) on QEMU mps2-an385, held to the STM32F103RE's 64 KB RAM / "
         "512 KB flash; counter = exact instructions under -icount shift=0 (25 MHz FPGAIO counter + tick phase)"
     )
-    firmware_board = "qemu_mps2_an385"
+    firmware_board = "qemu-cm3"
     machine = "mps2-an385"
     cpu_name = "cortex-m3"

@@ -15,7 +15,7 @@ from harness.build import FIRMWARE_DIR, FirmwareSpec, MemoryBudgetExceeded, buil
 from harness.models.lstm import LstmModel, to_blob
 from harness.session import session_for
 
-BOARD_DIR = "qemu_mps2_an385"
+BOARD_DIR = "qemu-cm3"
 RAM_BUDGET = 64 * 1024
 FLASH_BUDGET = 512 * 1024
 STACK_BYTES = 4 * 1024  # linker.ld: the stack is not a section, so it is not in the size report

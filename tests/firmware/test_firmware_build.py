@@ -14,7 +14,7 @@ needs_cross = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reas
 
 @needs_cross
 def test_image_over_the_ram_budget_fails_to_link_naming_the_budget(tmp_path) -> None:
-    spec = FirmwareSpec("qemu_netduinoplus2", cross=True, defines={"HIL_ARENA_BYTES": str(96 * 1024)})
+    spec = FirmwareSpec("qemu-stm32f4", cross=True, defines={"HIL_ARENA_BYTES": str(96 * 1024)})
     with pytest.raises(MemoryBudgetExceeded, match=r"96 KB RAM budget of the STM32F401RE"):
         build_firmware(spec, cache_dir=tmp_path)
 
@@ -22,7 +22,7 @@ def test_image_over_the_ram_budget_fails_to_link_naming_the_budget(tmp_path) -> 
 @needs_cross
 def test_image_over_the_flash_budget_fails_to_link_naming_the_budget(tmp_path) -> None:
     blob = bytes(600 * 1024)  # a "model" bigger than the 512 KB of flash
-    spec = FirmwareSpec("qemu_netduinoplus2", cross=True, builtin_model=blob)
+    spec = FirmwareSpec("qemu-stm32f4", cross=True, builtin_model=blob)
     with pytest.raises(MemoryBudgetExceeded, match=r"512 KB flash budget"):
         build_firmware(spec, cache_dir=tmp_path)
 
@@ -41,4 +41,4 @@ def test_build_id_follows_what_goes_into_the_image() -> None:
     assert cache_key(plain) == cache_key(FirmwareSpec("host", cross=False))
     assert cache_key(plain) != cache_key(FirmwareSpec("host", cross=False, builtin_model=b"\0" * 8))
     assert cache_key(plain) != cache_key(FirmwareSpec("host", cross=False, defines={"HIL_ARENA_BYTES": "4096"}))
-    assert cache_key(plain) != cache_key(FirmwareSpec("qemu_netduinoplus2", cross=True))
+    assert cache_key(plain) != cache_key(FirmwareSpec("qemu-stm32f4", cross=True))

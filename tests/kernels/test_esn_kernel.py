@@ -707,7 +707,7 @@ def test_spectral_radius_stays_unfused_on_cortex_m4(kernel_build, tmp_path) -> N
     objdump = shutil.which("arm-none-eabi-objdump")
     if cc is None or objdump is None:
         pytest.skip("arm-none-eabi-gcc/objdump not installed; the host FMA test still ran")
-    # The flags of firmware/boards/qemu_netduinoplus2/board.cmake, contraction included.
+    # The flags of firmware/boards/qemu-stm32f4/board.cmake, contraction included.
     mcu = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2", "-ffp-contract=fast"]
     sources = [s for s in kernel_build.sources if s.name.startswith(("hil_esn_", "hil_prng_"))]
     proc = subprocess.run(

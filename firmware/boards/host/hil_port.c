@@ -334,6 +334,6 @@ void hil_port_facts(hil_port_facts_t *facts)
     facts->stack_high_water = 0u;
     facts->counter_hz = 1000000000u;
     facts->counter_kind = HIL_COUNTER_WALL_NS;
-    facts->board_name = "host";
+    facts->board_name = HIL_BOARD_NAME;
     facts->cpu_name = hil_cpu;
 }

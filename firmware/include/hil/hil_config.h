@@ -11,7 +11,8 @@
 #define HIL_MAX_PAYLOAD 1024
 #endif
 
-/* Bytes of the RX ring between the interrupt and the frame loop; holds the chunks the host keeps in flight. */
+/* Bytes of the RX ring between the interrupt and the frame loop; holds the chunks the host keeps in flight.
+ * A power of two (index masking in the RX interrupt). */
 #ifndef HIL_RX_BUFFER_BYTES
 #define HIL_RX_BUFFER_BYTES 4096
 #endif
@@ -28,6 +29,11 @@
 #endif
 #ifndef HIL_ARENA_SURVIVES_RESET
 #define HIL_ARENA_SURVIVES_RESET 0
+#endif
+
+/* The board's one name (harness, firmware folder, HELLO, banner): CMakeLists.txt sets it to the board folder's. */
+#ifndef HIL_BOARD_NAME
+#define HIL_BOARD_NAME "unnamed"
 #endif
 
 #ifndef HIL_FW_NAME

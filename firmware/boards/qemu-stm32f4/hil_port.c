@@ -1,34 +1,15 @@
 /* Port for the STM32F405 under QEMU (-M netduinoplus2); register-level, so it runs on a real STM32F4 too.
  *
- * Link: USART1 (PA9/PA10), which QEMU connects to the first -serial. RX by interrupt into a ring, TX by polling.
+ * Link: USART1 (PA9/PA10), which QEMU connects to the first -serial. RX by interrupt into the common ring
+ * (cortex_m.h), TX by polling.
  * Counter: see hil_port_counter(). Reset: SYSRESETREQ, which QEMU turns into a full machine reset.
  */
 #include "board.h"
-#include "hil/hil_config.h"
-#include "hil/hil_port.h"
-#include "hil/hil_proto.h"
-
-extern uint32_t _sstack, _estack, hil_ram_budget, hil_flash_budget;
-
-#if (HIL_RX_BUFFER_BYTES & (HIL_RX_BUFFER_BYTES - 1)) != 0
-#error "HIL_RX_BUFFER_BYTES must be a power of two"
-#endif
-
-/* Written by the interrupt (head) and by the frame loop (tail); each index has one writer. */
-static uint8_t hil_rx_ring[HIL_RX_BUFFER_BYTES];
-static volatile uint32_t hil_rx_head;
-static volatile uint32_t hil_rx_tail;
 
 void USART1_IRQHandler(void)
 {
     while ((HIL_USART_SR & HIL_USART_SR_RXNE) != 0u) {
-        const uint8_t b = (uint8_t)HIL_USART_DR; /* reading DR also clears an overrun */
-        const uint32_t head = hil_rx_head;
-        /* a full ring drops the byte: that frame then fails its CRC, is NAKed and sent again */
-        if (head - hil_rx_tail < HIL_RX_BUFFER_BYTES) {
-            hil_rx_ring[head & (HIL_RX_BUFFER_BYTES - 1u)] = b;
-            hil_rx_head = head + 1u;
-        }
+        CM_RX_RING_PUSH((uint8_t)HIL_USART_DR); /* reading DR also clears an overrun */
     }
 }
 
@@ -91,22 +72,9 @@ void hil_port_init(void)
     /* 115200 Bd from the 16 MHz HSI the F4 runs on out of reset (16e6 / 115200 = 138.9); QEMU ignores it */
     HIL_USART_BRR = 139u;
     HIL_USART_CR1 = HIL_USART_CR1_UE | HIL_USART_CR1_TE | HIL_USART_CR1_RE | HIL_USART_CR1_RXNEIE;
-    HIL_NVIC_ISER(HIL_USART1_IRQ / 32u) = 1u << (HIL_USART1_IRQ % 32u);
+    cm_nvic_enable(HIL_USART1_IRQ);
     hil_counter_init();
     __asm volatile("cpsie i" ::: "memory");
-}
-
-size_t hil_port_read(uint8_t *dst, size_t max)
-{
-    const uint32_t head = hil_rx_head;
-    uint32_t tail = hil_rx_tail;
-    size_t n = 0;
-    while (tail != head && n < max) {
-        dst[n++] = hil_rx_ring[tail & (HIL_RX_BUFFER_BYTES - 1u)];
-        tail++;
-    }
-    hil_rx_tail = tail;
-    return n;
 }
 
 void hil_port_write(const uint8_t *src, size_t len)
@@ -120,13 +88,7 @@ void hil_port_write(const uint8_t *src, size_t len)
 
 void hil_port_idle(void)
 {
-    /* Interrupts off between the check and WFI, so a byte arriving in between still wakes the core (a pending
-     * interrupt ends WFI even when masked) instead of sleeping on it. */
-    __asm volatile("cpsid i" ::: "memory");
-    if (hil_rx_head == hil_rx_tail) {
-        __asm volatile("dsb\n wfi" ::: "memory");
-    }
-    __asm volatile("cpsie i" ::: "memory");
+    cm_idle_until_rx();
     (void)hil_port_counter(); /* keep the coarse wrap count current across long idle spells */
 }
 
@@ -134,78 +96,5 @@ void hil_port_reboot(void)
 {
     while ((HIL_USART_SR & HIL_USART_SR_TC) == 0u) { /* let the answer leave before the reset cuts it */
     }
-    __asm volatile("dsb" ::: "memory");
-    HIL_SCB_AIRCR = HIL_AIRCR_SYSRESETREQ;
-    __asm volatile("dsb" ::: "memory");
-    for (;;) {
-    }
-}
-
-static uint32_t hil_stack_high_water(void)
-{
-    const uint32_t *p = &_sstack;
-    while (p < &_estack && *p == HIL_STACK_PAINT) {
-        p++;
-    }
-    return (uint32_t)((uintptr_t)&_estack - (uintptr_t)p);
-}
-
-void hil_port_facts(hil_port_facts_t *facts)
-{
-    facts->ram_bytes = (uint32_t)(uintptr_t)&hil_ram_budget;
-    facts->flash_bytes = (uint32_t)(uintptr_t)&hil_flash_budget;
-    facts->stack_bytes = (uint32_t)((uintptr_t)&_estack - (uintptr_t)&_sstack);
-    facts->stack_high_water = hil_stack_high_water();
-    facts->counter_hz = 1000000000u;
-    facts->counter_kind = HIL_COUNTER_INSTRUCTIONS;
-    facts->board_name = "qemu_netduinoplus2";
-    facts->cpu_name = "cortex-m4f";
-}
-
-static void hil_fault_puts(const char *s)
-{
-    size_t n = 0;
-    while (s[n] != '\0') {
-        n++;
-    }
-    hil_port_write((const uint8_t *)s, n);
-}
-
-static void hil_fault_hex(uint32_t v)
-{
-    char buf[9];
-    for (int i = 7; i >= 0; i--) {
-        buf[i] = "0123456789abcdef"[v & 0xFu];
-        v >>= 4;
-    }
-    buf[8] = '\0';
-    hil_fault_puts(buf);
-}
-
-/* frame = the exception stack frame: r0 r1 r2 r3 r12 lr pc xpsr */
-void hil_fault_report(const uint32_t *frame);
-void hil_fault_report(const uint32_t *frame)
-{
-    uint32_t ipsr;
-    __asm volatile("mrs %0, ipsr" : "=r"(ipsr));
-    /* The 0x00 ends any frame the fault cut short, so the host's reader sees the marker as a line of its own. */
-    const uint8_t delimiter = HIL_FRAME_DELIMITER;
-    hil_port_write(&delimiter, 1u);
-    hil_fault_puts("HIL-FAULT exception=");
-    hil_fault_hex(ipsr & 0x1FFu);
-    hil_fault_puts(" pc=");
-    hil_fault_hex(frame[6]);
-    hil_fault_puts(" lr=");
-    hil_fault_hex(frame[5]);
-    hil_fault_puts("\r\n");
-    hil_port_reboot();
-}
-
-__attribute__((naked)) void HardFault_Handler(void)
-{
-    __asm volatile("tst   lr, #4        \n"
-                   "ite   eq            \n"
-                   "mrseq r0, msp       \n"
-                   "mrsne r0, psp       \n"
-                   "b     hil_fault_report\n");
+    cm_system_reset();
 }

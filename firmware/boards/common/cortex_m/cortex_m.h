@@ -1,0 +1,101 @@
+/* What every Cortex-M board shares (firmware/boards/common/cortex_m/, the cm_ prefix): the core's system registers,
+ * reset, the RX ring the board's UART interrupt fills, hil_port_read(), hil_port_facts() with stack painting, and
+ * the fault report.
+ *
+ * A board provides, in its folder (docs/porting.md):
+ *   board.h     includes this file; its registers; CM_CPU_NAME, CM_COUNTER_HZ and CM_COUNTER_KIND (HIL_COUNTER_*),
+ *               which hil_port_facts() reports
+ *   hil_port.c  hil_port_init(), hil_port_write(), hil_port_counter(), hil_port_idle() (cm_idle_until_rx() plus
+ *               whatever the counter needs), hil_port_reboot() (drain the UART, then cm_system_reset()) and the
+ *               UART's RX interrupt, which calls CM_RX_RING_PUSH() per byte
+ *   startup.c   the vector table cm_vectors: CM_CORE_VECTORS, then the board's interrupts
+ *   linker.ld   MEMORY, HIL_STACK_BYTES, INCLUDE sections.ld, the budget ASSERTs
+ *   board.cmake hil_cortex_m_board(CPU_FLAGS ... LINKER_SCRIPT ... SOURCES ...) (cortex_m.cmake)
+ */
+#ifndef CORTEX_M_H
+#define CORTEX_M_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hil/hil_config.h"
+#include "hil/hil_port.h"
+
+#define CM_REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
+
+/* System control block and NVIC: the same addresses on every ARMv7-M core */
+#define CM_SCB_VTOR CM_REG(0xE000ED08u)
+#define CM_SCB_AIRCR CM_REG(0xE000ED0Cu)
+#define CM_AIRCR_SYSRESETREQ (0x05FA0000u | (1u << 2))
+#define CM_NVIC_ISER(n) CM_REG(0xE000E100u + 4u * (n))
+
+/* What cm_startup() paints the free stack with; cm_memory_facts() finds the deepest overwritten word. */
+#define CM_STACK_PAINT 0xC5C5C5C5u
+
+/* The 16 entries of the core's exceptions that open every vector table: the initial stack pointer, reset, the
+ * fault report for HardFault, Default_Handler (which reports a fault too) for the rest. */
+#define CM_CORE_VECTORS                                                                                                \
+    (void (*)(void))(uintptr_t)&_estack, Reset_Handler, Default_Handler, /* NMI */                                     \
+        HardFault_Handler, Default_Handler, Default_Handler, Default_Handler, /* MemManage, BusFault, UsageFault */     \
+        0, 0, 0, 0,                                                                      /* reserved */                \
+        Default_Handler, Default_Handler, 0, Default_Handler, Default_Handler /* SVCall, DebugMon, -, PendSV, SysTick */
+
+#if (HIL_RX_BUFFER_BYTES & (HIL_RX_BUFFER_BYTES - 1)) != 0
+#error "HIL_RX_BUFFER_BYTES must be a power of two"
+#endif
+
+/* The RX ring (cm_port.c, which also implements hil_port_read()). Written by the interrupt (head) and by the
+ * frame loop (tail); each index has one writer. */
+extern uint8_t cm_rx_ring[HIL_RX_BUFFER_BYTES];
+extern volatile uint32_t cm_rx_head;
+extern volatile uint32_t cm_rx_tail;
+
+/* From the board's RX interrupt, once per received byte. A full ring drops the byte: that frame then fails its CRC,
+ * is NAKed and sent again. A macro rather than an inline function: GCC lays out the interrupt's loop around an
+ * inlined call differently (two instructions more or less per byte), and this way the byte path compiles exactly as
+ * it did when each board had its own copy. */
+#define CM_RX_RING_PUSH(byte)                                                                                         \
+    do {                                                                                                               \
+        const uint8_t cm_b_ = (byte);                                                                                  \
+        const uint32_t cm_head_ = cm_rx_head;                                                                          \
+        if (cm_head_ - cm_rx_tail < HIL_RX_BUFFER_BYTES) {                                                             \
+            cm_rx_ring[cm_head_ & (HIL_RX_BUFFER_BYTES - 1u)] = cm_b_;                                                 \
+            cm_rx_head = cm_head_ + 1u;                                                                                \
+        }                                                                                                              \
+    } while (0)
+
+/* The body of hil_port_idle(): sleep until an interrupt unless a byte is already waiting. Interrupts are off between
+ * the check and WFI, so a byte arriving in between still wakes the core (a pending interrupt ends WFI even when
+ * masked) instead of sleeping on it. */
+static inline void cm_idle_until_rx(void)
+{
+    __asm volatile("cpsid i" ::: "memory");
+    if (cm_rx_head == cm_rx_tail) {
+        __asm volatile("dsb\n wfi" ::: "memory");
+    }
+    __asm volatile("cpsie i" ::: "memory");
+}
+
+static inline void cm_nvic_enable(uint32_t irq)
+{
+    CM_NVIC_ISER(irq / 32u) = 1u << (irq % 32u);
+}
+
+/* SYSRESETREQ; the board first lets its UART finish sending (hil_port_reboot()). Does not return. */
+__attribute__((noreturn)) void cm_system_reset(void);
+
+/* cm_startup.c: Reset_Handler enables the FPU when the build uses one (before any C runs: DESIGN.md section 4), then
+ * cm_startup() points VTOR at cm_vectors, copies .data, zeroes .bss, paints the stack and calls main(). */
+void Reset_Handler(void);
+void cm_startup(void);
+/* cm_fault.c: prints "HIL-FAULT exception=... pc=... lr=..." on the link, then resets. Default_Handler: for every
+ * vector the board does not use. */
+void HardFault_Handler(void);
+void Default_Handler(void);
+
+/* Defined by the board (its startup.c), placed first in flash by sections.ld; VTOR points at it. */
+extern void (*const cm_vectors[])(void);
+/* Top of the main stack (sections.ld): the first entry of cm_vectors. */
+extern uint32_t _estack;
+
+#endif /* CORTEX_M_H */
