@@ -60,15 +60,17 @@ def kernel_build(tmp_path_factory: pytest.TempPathFactory) -> KernelBuild:
     build = tmp_path_factory.mktemp("kernels")
     # The kernels need no board: an hil_board_config.h that overrides nothing lets hil_config.h's defaults apply.
     (build / "hil_board_config.h").write_text("/* kernel tests: no board; hil_config.h defaults apply */\n")
-    sources = sorted(KERNEL_SOURCES.glob("*.c"))
+    sources = sorted(KERNEL_SOURCES.rglob("*.c"))  # src/kernels/<family>/*.c
     if not sources:
         pytest.fail(f"no kernel sources in {KERNEL_SOURCES}", pytrace=False)
-    return KernelBuild(sources=sources, cflags=[*WARNINGS, f"-I{INCLUDE_DIR}", f"-I{build}"], directory=build)
+    # -I src/kernels: the kernels include their internal helpers as "support/hils_*.h"
+    cflags = [*WARNINGS, f"-I{INCLUDE_DIR}", f"-I{KERNEL_SOURCES}", f"-I{build}"]
+    return KernelBuild(sources=sources, cflags=cflags, directory=build)
 
 
 @pytest.fixture(scope="session")
 def kernel_lib(kernel_build: KernelBuild) -> ctypes.CDLL:
-    """Every ``firmware/src/kernels/*.c`` compiled with the system compiler (``$CC``, default ``cc``)."""
+    """Every ``firmware/src/kernels/<family>/*.c`` compiled with the system compiler (``$CC``, default ``cc``)."""
     lib = kernel_build.directory / "libhil_kernels.so"
     cc = os.environ.get("CC", "cc")
     cmd = [cc, "-shared", "-fPIC", "-O2", *kernel_build.cflags, *map(str, kernel_build.sources), "-o", str(lib)]

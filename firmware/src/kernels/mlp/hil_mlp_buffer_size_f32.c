@@ -1,0 +1,15 @@
+#include "hil/hil_quant.h"
+#include "support/hils_quant_model.h"
+
+size_t hil_mlp_buffer_size_f32(const hil_mlp_f32_t *model)
+{
+    /* 0 for a model forward would refuse anyway, so the caller never sizes scratch from garbage. */
+    if (model == NULL || !hils_mlp_f32_ok(model)) {
+        return 0u;
+    }
+    uint16_t units[HIL_MLP_MAX_LAYERS];
+    for (unsigned l = 0; l < model->n_layers; l++) {
+        units[l] = model->layers[l].out_size;
+    }
+    return hils_mlp_scratch(units, model->n_layers, sizeof(float), NULL);
+}

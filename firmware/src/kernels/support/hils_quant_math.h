@@ -1,0 +1,231 @@
+/* Internal kernel support, not public API: every symbol here takes the hils_ / HILS_ prefix (as CMSIS-NN's arm_nn_). */
+/* Integer arithmetic shared by the quantized kernels (hil_quant.h). Private to src/kernels; static inline so each
+ * kernel stays one file. harness/models/quant.py mirrors every function here; change both together. */
+#ifndef HILS_QUANT_MATH_H
+#define HILS_QUANT_MATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hil/hil_quant.h"
+
+/* The rounding shifts below floor negative values by >>. C leaves >> of a negative value to the implementation;
+ * GCC, Clang and Arm Compiler all shift arithmetically, as CMSIS-NN also assumes. Refuse a compiler that does not. */
+#if (-1 >> 1) != -1
+#error "hils_quant_math.h needs >> of a negative integer to be an arithmetic shift"
+#endif
+
+#define HILS_S16_MIN (-32768)
+#define HILS_S16_MAX 32767
+
+/* rshift(v, n): v / 2^n rounded to nearest, ties toward +infinity. */
+static inline int64_t hils_rshift_round(int64_t v, unsigned n)
+{
+    return n == 0u ? v : (v + ((int64_t)1 << (n - 1u))) >> n;
+}
+
+static inline int64_t hils_clamp64(int64_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+static inline int16_t hils_sat16(int64_t v)
+{
+    return (int16_t)hils_clamp64(v, HILS_S16_MIN, HILS_S16_MAX);
+}
+
+/* a * M * 2^(s - 31), one rounding. |a| < 2^31 and 0 <= M < 2^31 keep the product and the rounding term below 2^63.
+ * The shift is clamped so a corrupt compiled-in model cannot make it undefined; binders refuse such shifts. */
+static inline int64_t hils_requant_q31(int32_t a, int32_t multiplier, int8_t shift)
+{
+    int32_t t = 31 - (int32_t)shift;
+    t = t < 1 ? 1 : (t > 62 ? 62 : t);
+    return hils_rshift_round((int64_t)a * multiplier, (unsigned)t);
+}
+
+/* The s16 form: a 64-bit accumulator (|a| < 2^38 under HIL_QUANT_MAX_IN) times the multiplier reduced to Q15. */
+static inline int64_t hils_requant_q15(int64_t a, int32_t multiplier, int8_t shift)
+{
+    const int64_t m15 = ((int64_t)multiplier + 32768) >> 16;
+    int32_t t = 15 - (int32_t)shift;
+    t = t < 1 ? 1 : (t > 62 ? 62 : t);
+    return hils_rshift_round(a * m15, (unsigned)t);
+}
+
+/* Activation tables: 513 entries of f at x = -8 + k/32 (hil_quant.h), interpolated over the low 7 bits of x. The
+ * interpolated value lies between two entries, so it cannot leave int16. */
+#define HILS_LUT_ENTRIES 513
+
+static inline int16_t hils_lut_s16(const int16_t *table, int16_t x)
+{
+    const uint32_t u = (uint32_t)((int32_t)x + 32768);
+    const uint32_t k = u >> 7;
+    const int32_t r = (int32_t)(u & 127u);
+    const int32_t a = table[k];
+    const int32_t b = table[k + 1u];
+    return (int16_t)(a + (((b - a) * r + 64) >> 7));
+}
+
+/* Q3.12 from a cell state with cell_frac fraction bits. */
+static inline int16_t hils_cell_to_q3_12(int16_t c, unsigned cell_frac)
+{
+    if (cell_frac >= HIL_GATE_FRAC) {
+        return (int16_t)hils_rshift_round(c, cell_frac - HIL_GATE_FRAC);
+    }
+    return hils_sat16((int64_t)c * ((int64_t)1 << (HIL_GATE_FRAC - cell_frac)));
+}
+
+/* The cell update of every LSTM variant, given activated gates (Q0.15) in gates[0..4H): c is updated in place, and
+ * the i block of gates is overwritten with q3_12(c), ready for tanh; the caller then forms o * tanh(.). */
+static inline void hils_lstm_cell_update(int16_t *gates, int16_t *c, size_t n_h, unsigned cell_frac)
+{
+    for (size_t j = 0; j < n_h; j++) {
+        const int32_t i = gates[j];
+        const int32_t f = gates[n_h + j];
+        const int32_t g = gates[2u * n_h + j];
+        const int64_t cj = hils_rshift_round((int64_t)(f * (int32_t)c[j]), 15u) +
+                           hils_rshift_round((int64_t)(i * g), 30u - cell_frac);
+        c[j] = hils_sat16(cj);
+        gates[j] = hils_cell_to_q3_12(c[j], cell_frac);
+    }
+}
+
+static inline int hils_bits_ok(uint8_t bits)
+{
+    return bits == 0u || bits == 2u || bits == 4u || bits == 8u;
+}
+
+static inline size_t hils_row_bytes(size_t cols, unsigned bits)
+{
+    return (cols * bits + 7u) / 8u;
+}
+
+static inline int hils_weights_ok(const hil_weights_s8_t *w)
+{
+    if (w->index_bits == 0u) {
+        return w->values != NULL;
+    }
+    return hils_bits_ok(w->index_bits) && w->indices != NULL && w->codebook != NULL;
+}
+
+/* Row checks the arithmetic relies on (|bias| <= 2^30 keeps the int32 accumulator from overflowing). */
+static inline int hils_row_ok(const hil_requant_t *rq, size_t r, int min_shift, int max_shift)
+{
+    const int32_t bias = rq->bias != NULL ? rq->bias[r] : 0;
+    return rq->multiplier[r] >= 0 && rq->shift[r] >= min_shift && rq->shift[r] <= max_shift &&
+           bias >= -HIL_QUANT_MAX_BIAS && bias <= HIL_QUANT_MAX_BIAS;
+}
+
+/* sum_k W[row][k] * (x[k] + x_offset), int8 activations. Exact in int32 under HIL_QUANT_MAX_IN. Clustered weights are
+ * looked up byte by byte: one load of packed indices serves 1, 2 or 4 products. */
+static inline int32_t hils_dot_w8_x8(const hil_weights_s8_t *w, size_t row, size_t cols, const int8_t *x,
+                                    int32_t x_offset)
+{
+    int32_t acc = 0;
+    size_t k = 0;
+    if (w->index_bits == 0u) {
+        const int8_t *wr = w->values + row * cols;
+        for (; k < cols; k++) {
+            acc += (int32_t)wr[k] * ((int32_t)x[k] + x_offset);
+        }
+        return acc;
+    }
+    const int8_t *cb = w->codebook;
+    const uint8_t *ir = w->indices + row * hils_row_bytes(cols, w->index_bits);
+    if (w->index_bits == 8u) {
+        for (; k < cols; k++) {
+            acc += (int32_t)cb[ir[k]] * ((int32_t)x[k] + x_offset);
+        }
+    } else if (w->index_bits == 4u) {
+        for (; k + 2u <= cols; k += 2u) {
+            const uint32_t b = *ir++;
+            acc += (int32_t)cb[b & 15u] * ((int32_t)x[k] + x_offset);
+            acc += (int32_t)cb[b >> 4] * ((int32_t)x[k + 1u] + x_offset);
+        }
+        if (k < cols) {
+            acc += (int32_t)cb[*ir & 15u] * ((int32_t)x[k] + x_offset);
+        }
+    } else {
+        for (; k + 4u <= cols; k += 4u) {
+            const uint32_t b = *ir++;
+            acc += (int32_t)cb[b & 3u] * ((int32_t)x[k] + x_offset);
+            acc += (int32_t)cb[(b >> 2) & 3u] * ((int32_t)x[k + 1u] + x_offset);
+            acc += (int32_t)cb[(b >> 4) & 3u] * ((int32_t)x[k + 2u] + x_offset);
+            acc += (int32_t)cb[b >> 6] * ((int32_t)x[k + 3u] + x_offset);
+        }
+        for (unsigned s = 0; k < cols; k++, s += 2u) {
+            acc += (int32_t)cb[(*ir >> s) & 3u] * ((int32_t)x[k] + x_offset);
+        }
+    }
+    return acc;
+}
+
+/* sum_k W[row][k] * x[k], int16 activations (zero point 0); each product fits in 24 bits, the sum in int64. */
+static inline int64_t hils_dot_w8_x16(const hil_weights_s8_t *w, size_t row, size_t cols, const int16_t *x)
+{
+    int64_t acc = 0;
+    size_t k = 0;
+    if (w->index_bits == 0u) {
+        const int8_t *wr = w->values + row * cols;
+        for (; k < cols; k++) {
+            acc += (int32_t)wr[k] * (int32_t)x[k];
+        }
+        return acc;
+    }
+    const int8_t *cb = w->codebook;
+    const uint8_t *ir = w->indices + row * hils_row_bytes(cols, w->index_bits);
+    if (w->index_bits == 8u) {
+        for (; k < cols; k++) {
+            acc += (int32_t)cb[ir[k]] * (int32_t)x[k];
+        }
+    } else if (w->index_bits == 4u) {
+        for (; k + 2u <= cols; k += 2u) {
+            const uint32_t b = *ir++;
+            acc += (int32_t)cb[b & 15u] * (int32_t)x[k] + (int32_t)cb[b >> 4] * (int32_t)x[k + 1u];
+        }
+        if (k < cols) {
+            acc += (int32_t)cb[*ir & 15u] * (int32_t)x[k];
+        }
+    } else {
+        for (; k + 4u <= cols; k += 4u) {
+            const uint32_t b = *ir++;
+            acc += (int32_t)cb[b & 3u] * (int32_t)x[k] + (int32_t)cb[(b >> 2) & 3u] * (int32_t)x[k + 1u] +
+                   (int32_t)cb[(b >> 4) & 3u] * (int32_t)x[k + 2u] + (int32_t)cb[b >> 6] * (int32_t)x[k + 3u];
+        }
+        for (unsigned s = 0; k < cols; k++, s += 2u) {
+            acc += (int32_t)cb[(*ir >> s) & 3u] * (int32_t)x[k];
+        }
+    }
+    return acc;
+}
+
+/* sum_k w[k] * x[k], Q m.n: each product fits in int32, the sum in int64. */
+static inline int64_t hils_dot_q15(const int16_t *w, const int16_t *x, size_t n)
+{
+    int64_t acc = 0;
+    for (size_t k = 0; k < n; k++) {
+        acc += (int32_t)w[k] * (int32_t)x[k];
+    }
+    return acc;
+}
+
+/* Pointer and size checks of a dense layer; the row values are checked where they are used. */
+static inline int hils_qdense_ok(const hil_qdense_t *d, int32_t act_lo, int32_t act_hi)
+{
+    return d->in_size != 0u && d->out_size != 0u && d->in_size <= HIL_QUANT_MAX_IN && hils_weights_ok(&d->w) &&
+           d->rq.multiplier != NULL && d->rq.shift != NULL && d->act_min <= d->act_max && d->act_min >= act_lo &&
+           d->act_max <= act_hi;
+}
+
+static inline int hils_dense_q15_ok(const hil_dense_q15_t *d)
+{
+    return d->in_size != 0u && d->out_size != 0u && d->in_size <= HIL_QUANT_MAX_IN && d->w != NULL &&
+           d->bias != NULL && d->bias_shift <= 30u && d->out_shift <= 31u;
+}
+
+static inline int hils_scratch_ok(const hil_scratch_t *ctx, size_t need)
+{
+    return ctx != NULL && ctx->size >= need && (need == 0u || ctx->buf != NULL);
+}
+
+#endif /* HILS_QUANT_MATH_H */
