@@ -54,12 +54,3 @@ def test_kind_agrees(kind: int) -> None:
     assert c["capability"] == wire.CAPABILITY_NAMES[py.capability]
     # the kernel family/dtype named in the row must be the kind's own: LSTM_S8 -> hil_lstm_*_s8
     assert f"{c['family']}_{c['dtype']}".upper() == py.name
-
-
-def test_hil_quant_h_fallback_kinds_equal_the_protocol() -> None:
-    """hil_quant.h keeps #ifndef-guarded copies of the kinds so it compiles alone; they must be the protocol's."""
-    text = (FIRMWARE / "include" / "hil" / "hil_quant.h").read_text()
-    copies = dict(re.findall(r"^#define (HIL_MODEL_\w+) (0x[0-9A-Fa-f]+|\d+)\b", text, flags=re.M))
-    assert copies, "no HIL_MODEL_* fallbacks found in hil_quant.h"
-    for name, value in copies.items():
-        assert getattr(wire, name) == int(value, 0), name

@@ -5,7 +5,7 @@
  * hidden_size rows; W_ih is [4H][I] row-major, W_hh is [4H][H] row-major, one bias [4H] = b_ih + b_hh.
  *
  * Model blob (what the harness loads into the arena or compiles into flash), little-endian:
- *   hil_model_header_t (HIL_MODEL_HEADER_SIZE bytes)
+ *   hil_model_header_t (hil_model.h, HIL_MODEL_HEADER_SIZE bytes), kind HIL_MODEL_LSTM_F32
  *   for each layer l: W_ih f32[4H_l][I_l], W_hh f32[4H_l][H_l], bias f32[4H_l]   (I_0 = input_size, I_l = H_{l-1})
  *   dense: W f32[output_size][H_last], bias f32[output_size]
  * The blob is exactly that long; hil_lstm_bind_f32() refuses any other length.
@@ -13,19 +13,8 @@
 #ifndef HIL_LSTM_H
 #define HIL_LSTM_H
 
-#include "hil/hil_proto.h"
+#include "hil/hil_model.h"
 #include "hil/hil_types.h"
-
-typedef struct {
-    uint32_t magic;          /* HIL_MODEL_MAGIC */
-    uint16_t format_version; /* HIL_MODEL_FORMAT_VERSION */
-    uint8_t kind;            /* HIL_MODEL_LSTM_F32 */
-    uint8_t n_layers;        /* 1..HIL_LSTM_MAX_LAYERS */
-    uint16_t input_size;
-    uint16_t output_size;
-    uint16_t hidden_size[HIL_LSTM_MAX_LAYERS]; /* unused entries 0 */
-    uint32_t reserved;                         /* 0 */
-} hil_model_header_t;
 
 typedef struct {
     uint16_t input_size;

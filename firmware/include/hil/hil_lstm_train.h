@@ -22,7 +22,7 @@
 #include "hil/hil_lstm.h"
 #include "hil/hil_types.h"
 
-/* loss_kind of hil_lstm_backward_f32: HIL_LOSS_MSE or HIL_LOSS_CE, defined with the protocol in hil_proto.h. */
+/* loss_kind of hil_lstm_backward_f32: HIL_LOSS_MSE or HIL_LOSS_CE (hil_model.h). */
 
 /* Caller-owned scratch of the backward pass, at least hil_lstm_train_buffer_size_f32() bytes, float-aligned. */
 typedef struct {

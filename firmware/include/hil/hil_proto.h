@@ -11,11 +11,13 @@
  * A request whose seq equals the previous request's seq is answered from the stored response, not executed
  * again; HELLO is always executed and clears that memory.
  *
- * harness/proto/wire.py mirrors every HIL_* number below; tests/unit/test_proto_constants.py parses this file.
+ * harness/proto/wire.py mirrors every HIL_* number below and in hil_model.h (the blob format and the kernel options the
+ * wire carries, which the kernels share); tests/unit/test_proto_constants.py parses both.
  */
 #ifndef HIL_PROTO_H
 #define HIL_PROTO_H
 
+#include "hil/hil_model.h" /* model blob format, model kinds, HIL_INFER_ALL_STEPS, HIL_LOSS_*: shared with the kernels */
 #include "hil/hil_types.h"
 
 #define HIL_PROTO_VERSION 1
@@ -51,8 +53,7 @@
 #define HIL_OP_ESN_SCORE 0x43     /* esn stream request -> esn score answer; per-window MSE and anomaly flag */
 #define HIL_OP_ESN_THRESHOLD 0x44 /* empty -> esn threshold answer; median + std of the calibration windows */
 
-/* HIL_OP_INFER flags */
-#define HIL_INFER_ALL_STEPS 0x01 /* answer the head's output after every step, not only the last */
+/* HIL_OP_INFER flags: HIL_INFER_ALL_STEPS (hil_model.h) */
 
 /* HIL_OP_TENSOR_READ / _WRITE tensors: flat f32 vectors in model-blob order (hil_lstm_train.h) */
 #define HIL_TENSOR_PARAMS 1 /* the loaded model's parameters (writable unless the model is in flash) */
@@ -72,8 +73,7 @@
 /* training: optimizers and losses */
 #define HIL_OPT_SGD 0  /* buf = momentum*buf + g; p -= lr*buf (PyTorch SGD, dampening 0) */
 #define HIL_OPT_ADAM 1 /* PyTorch Adam: bias-corrected, p -= lr * m_hat / (sqrt(v_hat) + eps) */
-#define HIL_LOSS_MSE 0 /* target: output_size floats; loss = mean over outputs of (y - t)^2 */
-#define HIL_LOSS_CE 1  /* target: 1 float holding the class index; loss = -log softmax(y)[class] */
+/* losses: HIL_LOSS_MSE, HIL_LOSS_CE (hil_model.h) */
 #define HIL_TRAIN_QUERY 0x01 /* TRAIN_CONFIG flag: only say what the configuration needs, reserve nothing */
 
 /* ESN flags */
@@ -104,22 +104,7 @@
 #define HIL_COUNTER_CPU_CYCLES 1   /* core clock cycles (DWT CYCCNT on real Cortex-M) */
 #define HIL_COUNTER_INSTRUCTIONS 2 /* virtual time under QEMU -icount: ticks * 1e9 / counter_hz instructions */
 
-/* model blob kinds (hil_model_header_t.kind); layouts in hil_lstm.h (LSTM_F32) and hil_quant.h (the rest). The runtime's
- * one table of kinds is firmware/src/runtime/hil_models.c: it says which kernels run a kind and what INFER carries on
- * the wire for it: f32 for the F32 kinds, int8 for S8, int16 for S16 and Q15 (inputs quantized by the host). */
-#define HIL_MODEL_LSTM_F32 1
-#define HIL_MODEL_MLP_F32 0x10  /* one vector per INFER (steps = 1) */
-#define HIL_MODEL_MLP_S8 0x11   /* int8 in, int8 out */
-#define HIL_MODEL_MLP_S16 0x12  /* int16 in, int16 out */
-#define HIL_MODEL_MLP_Q15 0x13  /* int16 Q m.n in and out */
-#define HIL_MODEL_LSTM_S8 0x21  /* int8 in [steps][input_size], int8 out */
-#define HIL_MODEL_LSTM_S16 0x22 /* int16 in, int16 out */
-#define HIL_MODEL_LSTM_Q15 0x23 /* int16 Q m.n in and out */
-
-#define HIL_MODEL_MAGIC 0x4D4C4948u /* "HILM" little-endian */
-#define HIL_MODEL_FORMAT_VERSION 1
-#define HIL_MODEL_HEADER_SIZE 24
-#define HIL_LSTM_MAX_LAYERS 4
+/* model blobs (MODEL_BEGIN/CHUNK/COMMIT, MODEL_BUILTIN): format, header and kinds HIL_MODEL_* are in hil_model.h */
 
 /* Payload layouts (packed, little-endian); sizes are fixed so both sides can assert them.
  *

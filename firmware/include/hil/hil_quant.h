@@ -54,7 +54,7 @@
  * ceil(cols * b / 8) bytes. The dot product looks each weight up as it goes; nothing is expanded into RAM.
  *
  * ------------------------------------------------------------------------------------------------ model blobs
- * All little-endian. The header is hil_model_header_t (hil_lstm.h, 24 bytes) with these fields reinterpreted:
+ * All little-endian. The header is hil_model_header_t (hil_model.h, 24 bytes) with these fields reinterpreted:
  *   kind            HIL_MODEL_MLP_* or HIL_MODEL_LSTM_{S8,S16,Q15}
  *   n_layers        MLP: dense layers (1..HIL_MLP_MAX_LAYERS); LSTM: LSTM layers as in hil_lstm.h
  *   hidden_size[l]  MLP: units of dense layer l (the last used entry equals output_size); LSTM: as in hil_lstm.h
@@ -84,31 +84,8 @@
 #define HIL_QUANT_H
 
 #include "hil/hil_lstm.h"
+#include "hil/hil_model.h"
 #include "hil/hil_types.h"
-
-/* Model blob kinds (hil_model_header_t.kind): hil_proto.h defines them (hil_lstm.h includes it, so these guards never
- * fire in the firmware); the copies let this header stand alone, and tests/unit/test_model_kinds.py holds them equal. */
-#ifndef HIL_MODEL_MLP_F32
-#define HIL_MODEL_MLP_F32 0x10
-#endif
-#ifndef HIL_MODEL_MLP_S8
-#define HIL_MODEL_MLP_S8 0x11
-#endif
-#ifndef HIL_MODEL_MLP_S16
-#define HIL_MODEL_MLP_S16 0x12
-#endif
-#ifndef HIL_MODEL_MLP_Q15
-#define HIL_MODEL_MLP_Q15 0x13
-#endif
-#ifndef HIL_MODEL_LSTM_S8
-#define HIL_MODEL_LSTM_S8 0x21
-#endif
-#ifndef HIL_MODEL_LSTM_S16
-#define HIL_MODEL_LSTM_S16 0x22
-#endif
-#ifndef HIL_MODEL_LSTM_Q15
-#define HIL_MODEL_LSTM_Q15 0x23
-#endif
 
 #define HIL_MLP_MAX_LAYERS HIL_LSTM_MAX_LAYERS /* the header has that many size slots */
 #define HIL_GATE_FRAC 12                       /* LSTM gate pre-activations are Q3.12 */

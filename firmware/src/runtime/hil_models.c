@@ -6,7 +6,7 @@
  * with the table's signatures and the entry that points at them.
  *
  * Where a bound model lives: the trainable kind (LSTM_F32) in hil_rt.model, where training finds it; every other
- * kind in the arena just above its blob (hil_ops_lstm.c), so the static RAM of a build does not grow with the kinds
+ * kind in the arena just above its blob (hil_ops_model.c), so the static RAM of a build does not grow with the kinds
  * it knows (a 64 KB Cortex-M3 has no room for a union of them all) and a model's footprint is all in the arena. */
 #include "hil_models.h"
 

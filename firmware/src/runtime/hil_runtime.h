@@ -104,7 +104,7 @@ void hil_drop_all(void);
 /* Drop the staged input (and, with `train` set, the training state too) so the arena can be rebuilt. */
 void hil_drop_input(void);
 
-/* handlers: hil_ops_lstm.c */
+/* handlers: hil_ops_model.c (model load, staged input, INFER: every inference kind) */
 hil_status_t hil_op_model_begin(hil_op_t *op);
 hil_status_t hil_op_model_chunk(hil_op_t *op);
 hil_status_t hil_op_model_commit(hil_op_t *op);

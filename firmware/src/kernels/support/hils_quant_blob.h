@@ -76,7 +76,7 @@ static inline int32_t hils_rd_i32(hils_rd_t *r)
     return p != NULL ? (int32_t)hils_le32(p) : 0;
 }
 
-/* Field offsets of hil_model_header_t in the blob (hil_lstm.h). */
+/* Field offsets of hil_model_header_t in the blob (hil_model.h). */
 #define HILS_QHDR_KIND 6u
 #define HILS_QHDR_N_LAYERS 7u
 #define HILS_QHDR_INPUT_SIZE 8u

@@ -1,10 +1,10 @@
-/* Handlers of the inference models: load (streamed or built in), staged input, inference. Every model kind goes
- * through the kind table (hil_models.c): the blob header's kind picks bind, scratch size, forward and the element
- * type INFER carries. */
+/* Handlers of the inference models, whatever their kind: load (streamed or built in), staged input, inference.
+ * Every kind goes through the kind table (hil_models.c): the blob header's kind picks bind, scratch size, forward and
+ * the element type INFER carries. */
 #include <string.h>
 
 #include "hil/hil_config.h"
-#include "hil/hil_lstm.h"
+#include "hil/hil_model.h"
 #include "hil/hil_port.h"
 #include "hil/hil_wire.h"
 #include "hil_arena.h"
