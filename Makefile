@@ -3,6 +3,10 @@ PY := .venv/bin/python
 BOARD ?= qemu-stm32f4
 TEST_BOARDS ?= host qemu-stm32f4 qemu-cm3
 PYTEST_ARGS ?=
+# Firmware C sources for the format check: what git tracks or would track (generated sources live in ignored build
+# folders and .hil-cache/); every .c/.h below firmware/ outside a git checkout.
+FIRMWARE_C = $(shell git ls-files --cached --others --exclude-standard 'firmware/*.c' 'firmware/*.h' 2>/dev/null \
+	|| find firmware -name '*.[ch]')
 
 .PHONY: setup run test lint bench clean
 
@@ -20,6 +24,7 @@ test: setup
 lint: setup
 	$(PY) -m ruff check harness tests conftest.py
 	$(PY) -m ruff format --check harness tests conftest.py
+	clang-format --dry-run --Werror $(FIRMWARE_C)
 
 bench: setup
 	$(PY) -m harness bench lstm

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make this machine able to build and run the harness: system tools (CMake, the Cortex-M cross compiler with
-# newlib, QEMU) from the distribution when they are missing, then the Python virtual environment.
+# newlib, QEMU, clang-format) from the distribution when they are missing, then the Python virtual environment.
 # Idempotent: a second run checks and does nothing. Called by `make setup` (and so by `make run` / `make test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,8 @@ else
   need_pkgs+=(libnewlib-arm-none-eabi)
 fi
 command -v qemu-system-arm >/dev/null || need_pkgs+=(qemu-system-arm)
+# `make lint` checks the firmware's C formatting (firmware/.clang-format) with Debian's clang-format
+command -v clang-format >/dev/null || need_pkgs+=(clang-format)
 # ser2net exports a serial port as rfc2217://, as a labgrid bench does; the link tests use it
 command -v ser2net >/dev/null || need_pkgs+=(ser2net)
 # headless Chromium opens report.html as a person would (tests/report); Debian's package, never a downloaded browser

@@ -30,8 +30,8 @@
 
 #define HIL_HOST_MAX_ARGS 16
 
-static int hil_link_fd = -1;     /* connection or pty master */
-static int hil_listen_fd = -1;   /* TCP listener, -1 in pty mode */
+static int hil_link_fd = -1;      /* connection or pty master */
+static int hil_listen_fd = -1;    /* TCP listener, -1 in pty mode */
 static int hil_pty_slave_fd = -1; /* held open by us so the master never sees a hang-up while the harness is away */
 static int hil_is_pty;
 static char hil_argv0[256] = "hil_fw";

@@ -2,6 +2,7 @@
  * are the common ones (cortex_m.h); with no FPU and a soft-float build, reset enables nothing before C runs. */
 #include "board.h"
 
+/* clang-format off */
 #define D Default_Handler
 __attribute__((section(".isr_vector"), used)) void (*const cm_vectors[16 + 32])(void) = {
     CM_CORE_VECTORS,
@@ -10,3 +11,4 @@ __attribute__((section(".isr_vector"), used)) void (*const cm_vectors[16 + 32])(
     D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D,
 };
 #undef D
+/* clang-format on */

@@ -67,8 +67,8 @@ void hil_port_init(void)
     HIL_RCC_AHB1ENR |= HIL_RCC_AHB1ENR_GPIOAEN;
     HIL_RCC_APB2ENR |= HIL_RCC_APB2ENR_USART1EN;
     (void)HIL_RCC_APB2ENR;
-    HIL_GPIOA_MODER = (HIL_GPIOA_MODER & ~(0xFu << 18)) | (0xAu << 18);  /* PA9, PA10: alternate function */
-    HIL_GPIOA_AFRH = (HIL_GPIOA_AFRH & ~(0xFFu << 4)) | (0x77u << 4);     /* AF7 = USART1 */
+    HIL_GPIOA_MODER = (HIL_GPIOA_MODER & ~(0xFu << 18)) | (0xAu << 18); /* PA9, PA10: alternate function */
+    HIL_GPIOA_AFRH = (HIL_GPIOA_AFRH & ~(0xFFu << 4)) | (0x77u << 4);   /* AF7 = USART1 */
     /* 115200 Bd from the 16 MHz HSI the F4 runs on out of reset (16e6 / 115200 = 138.9); QEMU ignores it */
     HIL_USART_BRR = 139u;
     HIL_USART_CR1 = HIL_USART_CR1_UE | HIL_USART_CR1_TE | HIL_USART_CR1_RE | HIL_USART_CR1_RXNEIE;

@@ -2,6 +2,7 @@
  * fault handlers are the common ones (cortex_m.h). */
 #include "board.h"
 
+/* clang-format off */
 #define D Default_Handler
 __attribute__((section(".isr_vector"), used)) void (*const cm_vectors[16 + 82])(void) = {
     CM_CORE_VECTORS,
@@ -13,3 +14,4 @@ __attribute__((section(".isr_vector"), used)) void (*const cm_vectors[16 + 82])(
     D, D, D, D, D, D,
 };
 #undef D
+/* clang-format on */

@@ -59,7 +59,7 @@ hil_status_t hil_dense_f32(const float *w, const float *b, uint16_t in_size, uin
 /* Run `steps` time steps of input[steps][input_size] from zero state.
  * Without HIL_INFER_ALL_STEPS output is [output_size] (the head on the last step's h),
  * with it output is [steps][output_size]. */
-hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_ctx_f32_t *ctx,
-                                  const float *input, uint16_t steps, uint8_t infer_flags, float *output);
+hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_ctx_f32_t *ctx, const float *input,
+                                  uint16_t steps, uint8_t infer_flags, float *output);
 
 #endif /* HIL_LSTM_H */

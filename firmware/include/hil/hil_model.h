@@ -9,9 +9,10 @@
 
 #include "hil/hil_types.h"
 
-/* model blob kinds (hil_model_header_t.kind); layouts in hil_lstm.h (LSTM_F32) and hil_quant.h (the rest). The runtime's
- * one table of kinds is firmware/src/runtime/hil_models.c: it says which kernels run a kind and what INFER carries on
- * the wire for it: f32 for the F32 kinds, int8 for S8, int16 for S16 and Q15 (inputs quantized by the host). */
+/* model blob kinds (hil_model_header_t.kind); layouts in hil_lstm.h (LSTM_F32) and hil_quant.h (the rest). The
+ * runtime's one table of kinds is firmware/src/runtime/hil_models.c: it says which kernels run a kind and what INFER
+ * carries on the wire for it: f32 for the F32 kinds, int8 for S8, int16 for S16 and Q15 (inputs quantized by the host).
+ */
 #define HIL_MODEL_LSTM_F32 1
 #define HIL_MODEL_MLP_F32 0x10  /* one vector per INFER (steps = 1) */
 #define HIL_MODEL_MLP_S8 0x11   /* int8 in, int8 out */

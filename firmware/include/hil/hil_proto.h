@@ -92,8 +92,8 @@
 #define HIL_CAP_STACK_PAINT 0x00000004
 #define HIL_CAP_EXACT_COUNTER 0x00000008
 #define HIL_CAP_LSTM_TRAIN_F32 0x00000010
-#define HIL_CAP_RECOVER 0x00000020 /* the arena survives a warm reset: MODEL_RECOVER works */
-#define HIL_CAP_ESN_F32 0x00000040 /* ESN_* opcodes: reservoir, ridge readout and anomaly threshold on the device */
+#define HIL_CAP_RECOVER 0x00000020   /* the arena survives a warm reset: MODEL_RECOVER works */
+#define HIL_CAP_ESN_F32 0x00000040   /* ESN_* opcodes: reservoir, ridge readout and anomaly threshold on the device */
 #define HIL_CAP_MLP_F32 0x00000080   /* model kind MLP_F32: float32 dense networks */
 #define HIL_CAP_QUANT_S8 0x00000100  /* kinds MLP_S8, LSTM_S8: int8 activations, int8 (or k-means) weights */
 #define HIL_CAP_QUANT_S16 0x00000200 /* kinds MLP_S16, LSTM_S16: int16 activations, int8 (or k-means) weights */

@@ -98,10 +98,10 @@
 
 /* An int8 weight matrix [rows][cols]: plain values, or a codebook and packed indices (header comment). */
 typedef struct {
-    const int8_t *values;    /* plain: row-major; NULL when clustered */
-    const uint8_t *indices;  /* clustered: packed rows; NULL when plain */
-    const int8_t *codebook;  /* clustered: 2^index_bits centroids */
-    uint8_t index_bits;      /* 0 (plain), 2, 4 or 8 */
+    const int8_t *values;   /* plain: row-major; NULL when clustered */
+    const uint8_t *indices; /* clustered: packed rows; NULL when plain */
+    const int8_t *codebook; /* clustered: 2^index_bits centroids */
+    uint8_t index_bits;     /* 0 (plain), 2, 4 or 8 */
 } hil_weights_s8_t;
 
 /* Per-row requantization: bias (may be NULL: none) and the factor multiplier * 2^(shift - 31). */
@@ -166,7 +166,7 @@ typedef struct {
     int16_t h_zp; /* zero point of this layer's h */
     uint8_t cell_frac;
     int8_t h_shift;
-    int32_t h_multiplier; /* Q0.30 o * tanh(c) -> h */
+    int32_t h_multiplier;  /* Q0.30 o * tanh(c) -> h */
     hil_weights_s8_t w_ih; /* [4H][I] */
     hil_weights_s8_t w_hh; /* [4H][H] */
     hil_requant_t ih;      /* bias + W_ih part -> Q3.12 */
@@ -183,12 +183,12 @@ typedef struct {
 typedef struct {
     uint16_t input_size;
     uint16_t hidden_size;
-    uint8_t ih_align; /* 0..16 */
-    uint8_t hh_align; /* 0..16 */
-    uint8_t bias_align; /* 0..30 */
-    uint8_t gate_shift; /* 0..31 */
-    uint8_t cell_frac;  /* 0..15 */
-    uint8_t h_frac;     /* 0..15 */
+    uint8_t ih_align;    /* 0..16 */
+    uint8_t hh_align;    /* 0..16 */
+    uint8_t bias_align;  /* 0..30 */
+    uint8_t gate_shift;  /* 0..31 */
+    uint8_t cell_frac;   /* 0..15 */
+    uint8_t h_frac;      /* 0..15 */
     const int16_t *w_ih; /* [4H][I] */
     const int16_t *w_hh; /* [4H][H] */
     const int16_t *bias; /* [4H] */
@@ -239,16 +239,14 @@ size_t hil_lstm_buffer_size_q15(const hil_lstm_q15_t *model);
 /* One input vector [in_size] -> output [output_size]. */
 hil_status_t hil_mlp_forward_f32(const hil_mlp_f32_t *model, const hil_scratch_t *ctx, const float *input,
                                  float *output);
-hil_status_t hil_mlp_forward_s8(const hil_qmlp_t *model, const hil_scratch_t *ctx, const int8_t *input,
-                                int8_t *output);
+hil_status_t hil_mlp_forward_s8(const hil_qmlp_t *model, const hil_scratch_t *ctx, const int8_t *input, int8_t *output);
 hil_status_t hil_mlp_forward_s16(const hil_qmlp_t *model, const hil_scratch_t *ctx, const int16_t *input,
                                  int16_t *output);
 hil_status_t hil_mlp_forward_q15(const hil_mlp_q15_t *model, const hil_scratch_t *ctx, const int16_t *input,
                                  int16_t *output);
 
 /* One time step of one layer: updates h[H] and c[H] in place from x[I]; gates is scratch of 4H int16. */
-hil_status_t hil_lstm_cell_s8(const hil_qlstm_layer_t *layer, const int8_t *x, int8_t *h, int16_t *c,
-                              int16_t *gates);
+hil_status_t hil_lstm_cell_s8(const hil_qlstm_layer_t *layer, const int8_t *x, int8_t *h, int16_t *c, int16_t *gates);
 hil_status_t hil_lstm_cell_s16(const hil_qlstm_layer_t *layer, const int16_t *x, int16_t *h, int16_t *c,
                                int16_t *gates);
 hil_status_t hil_lstm_cell_q15(const hil_lstm_layer_q15_t *layer, const int16_t *x, int16_t *h, int16_t *c,

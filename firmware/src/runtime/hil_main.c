@@ -137,8 +137,8 @@ static void hil_frame_complete(void)
         return;
     }
     if (h.length > HIL_MAX_PAYLOAD) {
-        hil_send_unexecuted(&h, 0u, HIL_ERR_PAYLOAD_TOO_LARGE, "payload of %u B > max payload %u B",
-                            (uint32_t)h.length, (uint32_t)HIL_MAX_PAYLOAD);
+        hil_send_unexecuted(&h, 0u, HIL_ERR_PAYLOAD_TOO_LARGE, "payload of %u B > max payload %u B", (uint32_t)h.length,
+                            (uint32_t)HIL_MAX_PAYLOAD);
         return;
     }
     if (st != HIL_OK) {
@@ -147,8 +147,8 @@ static void hil_frame_complete(void)
         return;
     }
     if (h.version != HIL_PROTO_VERSION) {
-        hil_send_unexecuted(&h, 0u, HIL_ERR_BAD_VERSION, "protocol version %u, firmware speaks %u",
-                            (uint32_t)h.version, (uint32_t)HIL_PROTO_VERSION);
+        hil_send_unexecuted(&h, 0u, HIL_ERR_BAD_VERSION, "protocol version %u, firmware speaks %u", (uint32_t)h.version,
+                            (uint32_t)HIL_PROTO_VERSION);
         return;
     }
     hil_execute(&h);
@@ -178,10 +178,10 @@ static void hil_banner(void)
     char line[160];
     hil_port_facts(&facts);
     const uint64_t id = (uint64_t)(HIL_BUILD_ID);
-    const size_t n = hil_fmt(line, sizeof(line), "HIL-FW %s %u.%u.%u board=%s cpu=%s build=%08x%08x\r\n",
-                             HIL_FW_NAME, (uint32_t)HIL_FW_VERSION_MAJOR, (uint32_t)HIL_FW_VERSION_MINOR,
-                             (uint32_t)HIL_FW_VERSION_PATCH, facts.board_name, facts.cpu_name,
-                             (uint32_t)(id >> 32), (uint32_t)id);
+    const size_t n =
+        hil_fmt(line, sizeof(line), "HIL-FW %s %u.%u.%u board=%s cpu=%s build=%08x%08x\r\n", HIL_FW_NAME,
+                (uint32_t)HIL_FW_VERSION_MAJOR, (uint32_t)HIL_FW_VERSION_MINOR, (uint32_t)HIL_FW_VERSION_PATCH,
+                facts.board_name, facts.cpu_name, (uint32_t)(id >> 32), (uint32_t)id);
     hil_port_write((const uint8_t *)line, n);
 }
 

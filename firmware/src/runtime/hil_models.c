@@ -23,31 +23,39 @@ typedef hil_scratch_t hil_ctx_mlp_s16_t;
 typedef hil_scratch_t hil_ctx_mlp_q15_t;
 
 /* The forward call of each family: an MLP takes one vector (INFER has checked steps == 1), an LSTM a sequence. */
-#define HIL_CALL_MLP(fam, dt, model_t, elem)                                                                      \
-    ((void)steps, (void)infer_flags,                                                                              \
+#define HIL_CALL_MLP(fam, dt, model_t, elem)                                                                           \
+    ((void)steps, (void)infer_flags,                                                                                   \
      hil_##fam##_forward_##dt((const model_t *)m, &ctx, (const elem *)input, (elem *)output))
-#define HIL_CALL_LSTM(fam, dt, model_t, elem)                                                                     \
+#define HIL_CALL_LSTM(fam, dt, model_t, elem)                                                                          \
     hil_##fam##_forward_##dt((const model_t *)m, &ctx, (const elem *)input, steps, infer_flags, (elem *)output)
 
-#define HIL_ADAPTERS(kind, name, fam, FAM, dt, model_t, elem, flags, cap)                                         \
-    static hil_status_t hil_bind_##fam##_##dt(const uint8_t *blob, size_t bytes, void *m)                         \
-    {                                                                                                             \
-        return hil_##fam##_bind_##dt(blob, bytes, (model_t *)m);                                                  \
-    }                                                                                                             \
-    static size_t hil_size_##fam##_##dt(const void *m)                                                            \
-    {                                                                                                             \
-        return hil_##fam##_buffer_size_##dt((const model_t *)m);                                                  \
-    }                                                                                                             \
-    static hil_status_t hil_run_##fam##_##dt(const void *m, void *scratch, size_t scratch_bytes, const void *input, \
-                                             uint16_t steps, uint8_t infer_flags, void *output)                   \
-    {                                                                                                             \
-        const hil_ctx_##fam##_##dt##_t ctx = {scratch, scratch_bytes};                                            \
-        return HIL_CALL_##FAM(fam, dt, model_t, elem);                                                            \
+#define HIL_ADAPTERS(kind, name, fam, FAM, dt, model_t, elem, flags, cap)                                              \
+    static hil_status_t hil_bind_##fam##_##dt(const uint8_t *blob, size_t bytes, void *m)                              \
+    {                                                                                                                  \
+        return hil_##fam##_bind_##dt(blob, bytes, (model_t *)m);                                                       \
+    }                                                                                                                  \
+    static size_t hil_size_##fam##_##dt(const void *m)                                                                 \
+    {                                                                                                                  \
+        return hil_##fam##_buffer_size_##dt((const model_t *)m);                                                       \
+    }                                                                                                                  \
+    static hil_status_t hil_run_##fam##_##dt(const void *m, void *scratch, size_t scratch_bytes, const void *input,    \
+                                             uint16_t steps, uint8_t infer_flags, void *output)                        \
+    {                                                                                                                  \
+        const hil_ctx_##fam##_##dt##_t ctx = {scratch, scratch_bytes};                                                 \
+        return HIL_CALL_##FAM(fam, dt, model_t, elem);                                                                 \
     }
 
-#define HIL_ENTRY(kind, name, fam, FAM, dt, model_t, elem, flags, cap)                                            \
-    {kind, sizeof(elem), sizeof(elem), flags, cap, (uint32_t)sizeof(model_t), name, hil_bind_##fam##_##dt,        \
-     hil_size_##fam##_##dt, hil_run_##fam##_##dt},
+#define HIL_ENTRY(kind, name, fam, FAM, dt, model_t, elem, flags, cap)                                                 \
+    {kind,                                                                                                             \
+     sizeof(elem),                                                                                                     \
+     sizeof(elem),                                                                                                     \
+     flags,                                                                                                            \
+     cap,                                                                                                              \
+     (uint32_t)sizeof(model_t),                                                                                        \
+     name,                                                                                                             \
+     hil_bind_##fam##_##dt,                                                                                            \
+     hil_size_##fam##_##dt,                                                                                            \
+     hil_run_##fam##_##dt},
 
 #define HIL_F HIL_KIND_FLOAT
 #define HIL_R HIL_KIND_RECURRENT

@@ -18,11 +18,11 @@
 #define HIL_KIND_TRAINABLE 0x04u /* TRAIN_* and TENSOR PARAMS work on it; bound into hil_rt.model (hil_runtime.h) */
 
 typedef struct {
-    uint8_t kind;     /* HIL_MODEL_* */
-    uint8_t in_elem;  /* bytes per input value, on the wire and to the kernel */
-    uint8_t out_elem; /* bytes per output value */
-    uint8_t flags;    /* HIL_KIND_* */
-    uint32_t capability; /* HIL_CAP_* bit HELLO reports for it */
+    uint8_t kind;         /* HIL_MODEL_* */
+    uint8_t in_elem;      /* bytes per input value, on the wire and to the kernel */
+    uint8_t out_elem;     /* bytes per output value */
+    uint8_t flags;        /* HIL_KIND_* */
+    uint32_t capability;  /* HIL_CAP_* bit HELLO reports for it */
     uint32_t model_bytes; /* sizeof the kind's bound model struct (hil_quant.h, hil_lstm.h) */
     const char *name;     /* for reasons: "MLP_S8" */
     /* Parse `bytes` of blob (4-byte aligned, in RAM or flash) into the kind's model struct at `m` (model_bytes,

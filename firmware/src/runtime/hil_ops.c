@@ -28,8 +28,8 @@ hil_status_t hil_fail(hil_op_t *op, hil_status_t status, const char *fmt, ...)
 hil_status_t hil_need(hil_op_t *op, const char *name, uint16_t min, int exact)
 {
     if (op->req_len < min || (exact && op->req_len != min)) {
-        return hil_fail(op, HIL_ERR_BAD_REQUEST, "%s wants %s%u payload bytes, got %u", name, exact ? "" : ">=",
-                        (uint32_t)min, (uint32_t)op->req_len);
+        return hil_fail(op, HIL_ERR_BAD_REQUEST, "%s wants %s%u payload bytes, got %u", name,
+                        exact ? "" : ">=", (uint32_t)min, (uint32_t)op->req_len);
     }
     return HIL_OK;
 }

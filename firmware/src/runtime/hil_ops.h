@@ -18,11 +18,11 @@ typedef struct {
 #define HIL_AFTER_REBOOT 1u
 
 typedef struct {
-    const uint8_t *req;   /* request payload; 4-byte aligned by the frame loop, so f32 inputs are read in place */
+    const uint8_t *req; /* request payload; 4-byte aligned by the frame loop, so f32 inputs are read in place */
     uint16_t req_len;
-    uint8_t *resp;        /* answer payload; 8-byte aligned, HIL_MAX_PAYLOAD bytes */
-    uint16_t resp_len;    /* set by the handler */
-    uint8_t after;        /* HIL_AFTER_* */
+    uint8_t *resp;     /* answer payload; 8-byte aligned, HIL_MAX_PAYLOAD bytes */
+    uint16_t resp_len; /* set by the handler */
+    uint8_t after;     /* HIL_AFTER_* */
     const hil_link_stats_t *link;
     char reason[HIL_ERROR_REASON_MAX + 1]; /* set by a handler that fails */
 } hil_op_t;

@@ -154,12 +154,14 @@ hil_status_t hil_op_esn_config(hil_op_t *op)
     }
     if (need.total > arena) {
         /* Refused before anything is dropped: a loaded LSTM model stays usable. */
-        return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED, "ESN needs %u B (weights %u, A+B %u, state %u, calib %u), "
-                        "arena has %u B", needed, (uint32_t)need.weights, (uint32_t)need.normal,
-                        (uint32_t)need.state, (uint32_t)need.calib, arena);
+        return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED,
+                        "ESN needs %u B (weights %u, A+B %u, state %u, calib %u), "
+                        "arena has %u B",
+                        needed, (uint32_t)need.weights, (uint32_t)need.normal, (uint32_t)need.state,
+                        (uint32_t)need.calib, arena);
     }
 
-    hil_drop_all(); /* the ESN takes the whole arena: any LSTM model, its training state and staged input go */
+    hil_drop_all();       /* the ESN takes the whole arena: any LSTM model, its training state and staged input go */
     hil_journal_forget(); /* the arena is about to be overwritten: no LSTM model to recover after a reset */
     hil_esn_state_t *e = &hil_rt.esn;
     const uint32_t n = cfg.n_reservoir;
@@ -173,8 +175,8 @@ hil_status_t hil_op_esn_config(hil_op_t *op)
     e->ne.a = hil_esn_alloc(HIL_ROUND8(sizes.a > sizes.init_scratch ? sizes.a : sizes.init_scratch));
     e->ne.b = hil_esn_alloc(sizes.b);
     e->calib = max_windows != 0u ? hil_esn_alloc(4u * (uint64_t)max_windows) : NULL;
-    if (e->weights == NULL || e->x == NULL || e->pre == NULL || e->z == NULL || e->y_prev == NULL ||
-        e->y_hat == NULL || e->ne.a == NULL || e->ne.b == NULL || (max_windows != 0u && e->calib == NULL)) {
+    if (e->weights == NULL || e->x == NULL || e->pre == NULL || e->z == NULL || e->y_prev == NULL || e->y_hat == NULL ||
+        e->ne.a == NULL || e->ne.b == NULL || (max_windows != 0u && e->calib == NULL)) {
         hil_drop_all(); /* cannot happen after the check above; never half-configured */
         return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED, "ESN regions did not fit");
     }
@@ -282,8 +284,10 @@ static hil_status_t hil_esn_bound(hil_op_t *op, const char *name, const hil_esn_
     if (!(worst <= HIL_ESN_SAFE_MAGNITUDE)) {
         int ex = 0;
         (void)frexp(u_max > y_max ? u_max : y_max, &ex);
-        return hil_fail(op, HIL_ERR_OUT_OF_RANGE, "%s values up to 2^%d could overflow float32 in the ESN; "
-                        "nothing applied: scale the data", name, (int32_t)ex);
+        return hil_fail(op, HIL_ERR_OUT_OF_RANGE,
+                        "%s values up to 2^%d could overflow float32 in the ESN; "
+                        "nothing applied: scale the data",
+                        name, (int32_t)ex);
     }
     return HIL_OK;
 }
@@ -301,15 +305,17 @@ static hil_status_t hil_esn_chunk(hil_op_t *op, const char *name, uint8_t allowe
     c->n = hil_get_u16(r + 2);
     c->position = hil_get_u32(r + 4);
     if ((c->flags & ~allowed) != 0u || r[1] != 0u || c->n == 0u) {
-        return hil_fail(op, HIL_ERR_BAD_REQUEST, "%s flags 0x%02x (allowed 0x%02x), byte 1 = %u, %u samples",
-                        name, (uint32_t)c->flags, (uint32_t)allowed, (uint32_t)r[1], (uint32_t)c->n);
+        return hil_fail(op, HIL_ERR_BAD_REQUEST, "%s flags 0x%02x (allowed 0x%02x), byte 1 = %u, %u samples", name,
+                        (uint32_t)c->flags, (uint32_t)allowed, (uint32_t)r[1], (uint32_t)c->n);
     }
     const uint32_t k = e->cfg.n_inputs;
     const uint32_t o = e->cfg.n_outputs;
     const int targets = (c->flags & HIL_ESN_STREAM_TARGETS) != 0u;
     if (!targets && o != k) {
-        return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "%s without targets reconstructs the input: needs O == K, "
-                        "ESN has O %u, K %u", name, o, k);
+        return hil_fail(op, HIL_ERR_SHAPE_MISMATCH,
+                        "%s without targets reconstructs the input: needs O == K, "
+                        "ESN has O %u, K %u",
+                        name, o, k);
     }
     const uint32_t values = (uint32_t)c->n * (k + (targets ? o : 0u));
     if ((uint32_t)op->req_len != HIL_ESN_STREAM_HEADER_SIZE + 4u * values) {
@@ -325,8 +331,10 @@ static hil_status_t hil_esn_chunk(hil_op_t *op, const char *name, uint8_t allowe
     } else if (!e->in_stream) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "%s without a stream: the first chunk has the BEGIN flag", name);
     } else if (c->position != e->position) {
-        return hil_fail(op, HIL_ERR_OUT_OF_RANGE, "%s chunk starts at sample %u, the stream is at %u: chunks go "
-                        "in order", name, c->position, e->position);
+        return hil_fail(op, HIL_ERR_OUT_OF_RANGE,
+                        "%s chunk starts at sample %u, the stream is at %u: chunks go "
+                        "in order",
+                        name, c->position, e->position);
     }
     c->u = (const float *)(const void *)(r + HIL_ESN_STREAM_HEADER_SIZE);
     c->y = targets ? c->u + (size_t)c->n * k : c->u;
@@ -374,8 +382,9 @@ hil_status_t hil_op_esn_feed(hil_op_t *op)
 {
     hil_esn_state_t *e = &hil_rt.esn;
     if (e->phase != HIL_ESN_CONFIGURED) {
-        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "ESN_FEED %s", e->phase == HIL_ESN_NONE
-                        ? "before ESN_CONFIG" : "after ESN_FIT: A holds its factor now; ESN_CONFIG to train again");
+        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "ESN_FEED %s",
+                        e->phase == HIL_ESN_NONE ? "before ESN_CONFIG"
+                                                 : "after ESN_FIT: A holds its factor now; ESN_CONFIG to train again");
     }
     hil_esn_chunk_t c;
     hil_status_t st = hil_esn_chunk(op, "ESN_FEED", HIL_ESN_STREAM_BEGIN | HIL_ESN_STREAM_TARGETS, &c);
@@ -427,7 +436,8 @@ hil_status_t hil_op_esn_fit(hil_op_t *op)
     }
     hil_esn_state_t *e = &hil_rt.esn;
     if (e->phase != HIL_ESN_CONFIGURED || e->samples_fitted == 0u) {
-        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "ESN_FIT %s", e->phase == HIL_ESN_NONE ? "before ESN_CONFIG"
+        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "ESN_FIT %s",
+                        e->phase == HIL_ESN_NONE     ? "before ESN_CONFIG"
                         : e->phase == HIL_ESN_FITTED ? "twice: ESN_CONFIG to train again"
                                                      : "without samples past the washout: ESN_FEED first");
     }
@@ -440,8 +450,10 @@ hil_status_t hil_op_esn_fit(hil_op_t *op)
         memset(e->ne.a, 0, e->ne.a_size);
         memset(e->ne.b, 0, e->ne.b_size);
         e->samples_fitted = 0u;
-        return hil_fail(op, st, "A + ridge I not positive definite after %u samples (raise the ridge); A consumed: "
-                        "feed again", fitted);
+        return hil_fail(op, st,
+                        "A + ridge I not positive definite after %u samples (raise the ridge); A consumed: "
+                        "feed again",
+                        fitted);
     }
     e->phase = HIL_ESN_FITTED;
     e->n_calib = 0u;
@@ -472,8 +484,8 @@ hil_status_t hil_op_esn_score(hil_op_t *op)
         return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "ESN_SCORE before ESN_FIT");
     }
     hil_esn_chunk_t c;
-    hil_status_t st = hil_esn_chunk(op, "ESN_SCORE",
-                                    HIL_ESN_STREAM_BEGIN | HIL_ESN_STREAM_TARGETS | HIL_ESN_STREAM_CALIBRATE, &c);
+    hil_status_t st =
+        hil_esn_chunk(op, "ESN_SCORE", HIL_ESN_STREAM_BEGIN | HIL_ESN_STREAM_TARGETS | HIL_ESN_STREAM_CALIBRATE, &c);
     if (st != HIL_OK) {
         return st;
     }
@@ -489,8 +501,8 @@ hil_status_t hil_op_esn_score(hil_op_t *op)
                         n_windows, (uint32_t)HIL_MAX_PAYLOAD);
     }
     if (calibrating && e->n_calib + n_windows > e->max_windows) {
-        return hil_fail(op, HIL_ERR_OUT_OF_RANGE, "calibration holds %u windows, has %u, chunk adds %u",
-                        e->max_windows, e->n_calib, n_windows);
+        return hil_fail(op, HIL_ERR_OUT_OF_RANGE, "calibration holds %u windows, has %u, chunk adds %u", e->max_windows,
+                        e->n_calib, n_windows);
     }
     st = hil_esn_bound(op, "ESN_SCORE", &c, 1);
     if (st != HIL_OK) {
@@ -592,8 +604,10 @@ hil_status_t hil_op_esn_threshold(hil_op_t *op)
     }
     hil_esn_state_t *e = &hil_rt.esn;
     if (e->phase != HIL_ESN_FITTED || e->n_calib == 0u) {
-        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "ESN_THRESHOLD %s", e->phase != HIL_ESN_FITTED
-                        ? "before ESN_FIT" : "without calibration windows: ESN_SCORE the training data with CALIBRATE");
+        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "ESN_THRESHOLD %s",
+                        e->phase != HIL_ESN_FITTED
+                            ? "before ESN_FIT"
+                            : "without calibration windows: ESN_SCORE the training data with CALIBRATE");
     }
     const uint64_t t0 = hil_port_counter();
     const size_t n = e->n_calib;

@@ -34,7 +34,7 @@ hil_status_t hil_op_model_begin(hil_op_t *op)
     }
     const uint32_t bytes = hil_get_u32(op->req);
     hil_drop_all();
-    hil_journal_forget(); /* the arena is about to be overwritten */
+    hil_journal_forget();             /* the arena is about to be overwritten */
     st = hil_blob_size_ok(op, bytes); /* refuse now rather than after the whole upload */
     if (st != HIL_OK) {
         return st;
@@ -92,8 +92,8 @@ static hil_status_t hil_bind(hil_op_t *op, const uint8_t *blob, uint32_t bytes)
     if ((kind->flags & HIL_KIND_TRAINABLE) == 0u) {
         bound = hil_arena_alloc(kind->model_bytes);
         if (bound == NULL) {
-            return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED, "%s model struct needs %u B, arena has %u B free",
-                            kind->name, kind->model_bytes, hil_arena_free_bytes());
+            return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED, "%s model struct needs %u B, arena has %u B free", kind->name,
+                            kind->model_bytes, hil_arena_free_bytes());
         }
     }
     st = kind->bind(blob, bytes, bound);
@@ -281,8 +281,8 @@ hil_status_t hil_op_infer(hil_op_t *op)
                 return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "input has %ux%u %u-byte values, model wants input_size %u",
                                 (uint32_t)steps, values / steps, in_elem, in_size);
             }
-            return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "input has %u values, %u steps x input_size %u = %u",
-                            values, (uint32_t)steps, in_size, want_values);
+            return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "input has %u values, %u steps x input_size %u = %u", values,
+                            (uint32_t)steps, in_size, want_values);
         }
         input = op->req + 4; /* 4-byte aligned (hil_op_t): every element type is read in place */
     } else {
@@ -300,8 +300,8 @@ hil_status_t hil_op_infer(hil_op_t *op)
     const uint32_t out_values = steps_out * out_size; /* <= 65535 * 65535: fits, its bytes may not */
     const uint64_t answer = HIL_INFER_HEADER_SIZE + (uint64_t)out_values * out_elem;
     if (answer > HIL_MAX_PAYLOAD) {
-        return hil_fail(op, HIL_ERR_PAYLOAD_TOO_LARGE, "answer needs %ux%u outputs, max payload is %u B",
-                        steps_out, out_size, (uint32_t)HIL_MAX_PAYLOAD);
+        return hil_fail(op, HIL_ERR_PAYLOAD_TOO_LARGE, "answer needs %ux%u outputs, max payload is %u B", steps_out,
+                        out_size, (uint32_t)HIL_MAX_PAYLOAD);
     }
     /* Integer kinds cannot carry a NaN; their range is the type's, and the kernels saturate. */
     const int is_float = (kind->flags & HIL_KIND_FLOAT) != 0u;

@@ -113,8 +113,7 @@ hil_status_t hil_op_train_config(hil_op_t *op)
     }
     if (needed > free_above_model) {
         return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED, "training needs %u B (state %u + scratch %u), arena has %u B",
-                        (uint32_t)needed, (uint32_t)need.state_bytes, (uint32_t)need.scratch_bytes,
-                        free_above_model);
+                        (uint32_t)needed, (uint32_t)need.state_bytes, (uint32_t)need.scratch_bytes, free_above_model);
     }
 
     /* Rebuild everything above the model: an earlier configuration and any staged input go. */
@@ -195,9 +194,11 @@ static hil_status_t hil_batch(hil_op_t *op, const char *name, hil_batch_t *b)
         }
     }
     if ((uint64_t)have != want * 4u) {
-        return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "%s data has %u B, batch %u x (%u steps x %u in + %u target) "
-                        "wants %u values", name, have, (uint32_t)b->batch, (uint32_t)t->steps,
-                        (uint32_t)hil_rt.model.layers[0].input_size, b->target_values, (uint32_t)want);
+        return hil_fail(op, HIL_ERR_SHAPE_MISMATCH,
+                        "%s data has %u B, batch %u x (%u steps x %u in + %u target) "
+                        "wants %u values",
+                        name, have, (uint32_t)b->batch, (uint32_t)t->steps, (uint32_t)hil_rt.model.layers[0].input_size,
+                        b->target_values, (uint32_t)want);
     }
     b->inputs = (const float *)(const void *)data;
     b->targets = b->inputs + (uint32_t)b->batch * b->seq_values;

@@ -53,11 +53,11 @@ typedef struct {
     float *y_hat;            /* O: readout */
     float *calib;            /* max_windows calibration MSEs, kept for ESN_THRESHOLD */
     uint32_t n_calib;
-    float threshold;        /* NaN until ESN_THRESHOLD */
-    uint8_t in_stream;      /* a stream was begun and may be continued */
-    uint8_t calibrating;    /* the current SCORE stream keeps its MSEs */
-    uint32_t position;      /* samples of the current stream so far */
-    float window_sum;       /* squared errors of the window being scored */
+    float threshold;     /* NaN until ESN_THRESHOLD */
+    uint8_t in_stream;   /* a stream was begun and may be continued */
+    uint8_t calibrating; /* the current SCORE stream keeps its MSEs */
+    uint32_t position;   /* samples of the current stream so far */
+    float window_sum;    /* squared errors of the window being scored */
     uint32_t samples_fitted;
     uint32_t windows_scored;
     uint32_t windows_flagged;
@@ -67,16 +67,16 @@ typedef struct {
  * blob | inference scratch | training state | staged input, and is only ever released from the top. */
 typedef struct {
     hil_model_state_t state;
-    uint8_t *blob;             /* arena copy being loaded / bound (NULL for the built-in model) */
-    uint32_t blob_bytes;       /* announced by MODEL_BEGIN */
-    uint32_t mark_after_blob;  /* arena mark above the blob: COMMIT rebuilds from here */
-    uint32_t mark_after_model; /* arena mark above blob and scratch: TRAIN_CONFIG rebuilds from here */
-    uint32_t mark_input;       /* arena mark the staged input sits on: INPUT_BEGIN rebuilds from here */
+    uint8_t *blob;                /* arena copy being loaded / bound (NULL for the built-in model) */
+    uint32_t blob_bytes;          /* announced by MODEL_BEGIN */
+    uint32_t mark_after_blob;     /* arena mark above the blob: COMMIT rebuilds from here */
+    uint32_t mark_after_model;    /* arena mark above blob and scratch: TRAIN_CONFIG rebuilds from here */
+    uint32_t mark_input;          /* arena mark the staged input sits on: INPUT_BEGIN rebuilds from here */
     const hil_model_kind_t *kind; /* the bound model's entry in the kind table (hil_models.c); NULL until bound */
     hil_lstm_model_f32_t model;   /* the trainable kind (LSTM_F32) is bound here, where training finds it */
     void *bound;                  /* the bound model: &model, or its struct in the arena above the blob */
     hil_lstm_ctx_f32_t ctx;       /* the forward's scratch in the arena; kinds other than LSTM_F32 take its bytes */
-    uint16_t input_size;    /* of the bound model, from its blob header */
+    uint16_t input_size;          /* of the bound model, from its blob header */
     uint16_t output_size;
     uint8_t n_layers;
     uint8_t *input; /* staged input (NULL when none) */

@@ -29,16 +29,20 @@
 #define CM_AIRCR_SYSRESETREQ (0x05FA0000u | (1u << 2))
 #define CM_NVIC_ISER(n) CM_REG(0xE000E100u + 4u * (n))
 
-/* What cm_startup() paints the free stack with; cm_memory_facts() finds the deepest overwritten word. */
+/* What cm_startup() paints the free stack with; hil_port_facts() (cm_port.c) finds the deepest overwritten word. */
 #define CM_STACK_PAINT 0xC5C5C5C5u
 
 /* The 16 entries of the core's exceptions that open every vector table: the initial stack pointer, reset, the
  * fault report for HardFault, Default_Handler (which reports a fault too) for the rest. */
+/* clang-format off */
 #define CM_CORE_VECTORS                                                                                                \
-    (void (*)(void))(uintptr_t)&_estack, Reset_Handler, Default_Handler, /* NMI */                                     \
-        HardFault_Handler, Default_Handler, Default_Handler, Default_Handler, /* MemManage, BusFault, UsageFault */     \
-        0, 0, 0, 0,                                                                      /* reserved */                \
-        Default_Handler, Default_Handler, 0, Default_Handler, Default_Handler /* SVCall, DebugMon, -, PendSV, SysTick */
+    (void (*)(void))(uintptr_t)&_estack, Reset_Handler,                                                                \
+    Default_Handler,                                                 /* NMI */                                         \
+    HardFault_Handler,                                               /* HardFault */                                   \
+    Default_Handler, Default_Handler, Default_Handler,               /* MemManage, BusFault, UsageFault */             \
+    0, 0, 0, 0,                                                      /* reserved */                                    \
+    Default_Handler, Default_Handler, 0, Default_Handler, Default_Handler /* SVCall, DebugMon, -, PendSV, SysTick */
+/* clang-format on */
 
 #if (HIL_RX_BUFFER_BYTES & (HIL_RX_BUFFER_BYTES - 1)) != 0
 #error "HIL_RX_BUFFER_BYTES must be a power of two"
@@ -54,7 +58,7 @@ extern volatile uint32_t cm_rx_tail;
  * is NAKed and sent again. A macro rather than an inline function: GCC lays out the interrupt's loop around an
  * inlined call differently (two instructions more or less per byte), and this way the byte path compiles exactly as
  * it did when each board had its own copy. */
-#define CM_RX_RING_PUSH(byte)                                                                                         \
+#define CM_RX_RING_PUSH(byte)                                                                                          \
     do {                                                                                                               \
         const uint8_t cm_b_ = (byte);                                                                                  \
         const uint32_t cm_head_ = cm_rx_head;                                                                          \

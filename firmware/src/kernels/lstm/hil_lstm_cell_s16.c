@@ -2,8 +2,7 @@
 #include "support/hils_quant_math.h"
 #include "support/hils_quant_model.h"
 
-hil_status_t hil_lstm_cell_s16(const hil_qlstm_layer_t *layer, const int16_t *x, int16_t *h, int16_t *c,
-                               int16_t *gates)
+hil_status_t hil_lstm_cell_s16(const hil_qlstm_layer_t *layer, const int16_t *x, int16_t *h, int16_t *c, int16_t *gates)
 {
     if (layer == NULL || x == NULL || h == NULL || c == NULL || gates == NULL) {
         return HIL_ERR_BAD_REQUEST;
@@ -25,7 +24,7 @@ hil_status_t hil_lstm_cell_s16(const hil_qlstm_layer_t *layer, const int16_t *x,
         const int64_t a_ih = bias + hils_dot_w8_x16(&layer->w_ih, r, n_in, x);
         const int64_t a_hh = hils_dot_w8_x16(&layer->w_hh, r, n_h, h);
         gates[r] = hils_sat16(hils_requant_q15(a_ih, layer->ih.multiplier[r], layer->ih.shift[r]) +
-                             hils_requant_q15(a_hh, layer->hh.multiplier[r], layer->hh.shift[r]));
+                              hils_requant_q15(a_hh, layer->hh.multiplier[r], layer->hh.shift[r]));
     }
     (void)hil_sigmoid_s16(gates, gates, 2u * n_h); /* i, f */
     (void)hil_tanh_s16(gates + 2u * n_h, gates + 2u * n_h, n_h);

@@ -2,8 +2,8 @@
 
 hil_status_t hil_lstm_check_f32(const hil_lstm_model_f32_t *model)
 {
-    if (model == NULL || model->n_layers < 1u || model->n_layers > HIL_LSTM_MAX_LAYERS ||
-        model->output_size == 0u || model->dense_w == NULL || model->dense_b == NULL) {
+    if (model == NULL || model->n_layers < 1u || model->n_layers > HIL_LSTM_MAX_LAYERS || model->output_size == 0u ||
+        model->dense_w == NULL || model->dense_b == NULL) {
         return HIL_ERR_BAD_MODEL;
     }
     for (unsigned l = 0; l < model->n_layers; l++) {

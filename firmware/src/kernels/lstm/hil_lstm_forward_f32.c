@@ -2,8 +2,8 @@
 
 #include "hil/hil_lstm.h"
 
-hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_ctx_f32_t *ctx,
-                                  const float *input, uint16_t steps, uint8_t infer_flags, float *output)
+hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_ctx_f32_t *ctx, const float *input,
+                                  uint16_t steps, uint8_t infer_flags, float *output)
 {
     if (model == NULL || ctx == NULL || ctx->buf == NULL || input == NULL || output == NULL || steps == 0u ||
         (infer_flags & (uint8_t)~HIL_INFER_ALL_STEPS) != 0u) {
@@ -52,8 +52,8 @@ hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_l
         }
         if (all_steps || t == steps - 1u) {
             float *y = all_steps ? output + (size_t)t * model->output_size : output;
-            const hil_status_t st = hil_dense_f32(model->dense_w, model->dense_b, top->hidden_size,
-                                                  model->output_size, h[n_layers - 1u], y);
+            const hil_status_t st = hil_dense_f32(model->dense_w, model->dense_b, top->hidden_size, model->output_size,
+                                                  h[n_layers - 1u], y);
             if (st != HIL_OK) {
                 return st;
             }

@@ -3,8 +3,7 @@
 #include "hil/hil_quant.h"
 #include "support/hils_quant_model.h"
 
-hil_status_t hil_mlp_forward_s8(const hil_qmlp_t *model, const hil_scratch_t *ctx, const int8_t *input,
-                                int8_t *output)
+hil_status_t hil_mlp_forward_s8(const hil_qmlp_t *model, const hil_scratch_t *ctx, const int8_t *input, int8_t *output)
 {
     if (model == NULL || ctx == NULL || input == NULL || output == NULL || ((uintptr_t)ctx->buf & 3u) != 0u) {
         return HIL_ERR_BAD_REQUEST;

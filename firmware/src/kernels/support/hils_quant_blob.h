@@ -99,7 +99,7 @@ typedef struct {
 /* Checks the header of a blob of `kind` and leaves the cursor after it. `mlp`: the last size is the output size.
  * `clusterable`: the kind may carry clustered weights (byte 20). */
 static inline int hils_qhdr_read(hils_rd_t *r, const uint8_t *blob, size_t bytes, uint8_t kind, int mlp,
-                                int clusterable, hils_qhdr_t *h)
+                                 int clusterable, hils_qhdr_t *h)
 {
     r->base = blob;
     r->size = bytes;

@@ -83,8 +83,8 @@ static inline void hils_lstm_cell_update(int16_t *gates, int16_t *c, size_t n_h,
         const int32_t i = gates[j];
         const int32_t f = gates[n_h + j];
         const int32_t g = gates[2u * n_h + j];
-        const int64_t cj = hils_rshift_round((int64_t)(f * (int32_t)c[j]), 15u) +
-                           hils_rshift_round((int64_t)(i * g), 30u - cell_frac);
+        const int64_t cj =
+            hils_rshift_round((int64_t)(f * (int32_t)c[j]), 15u) + hils_rshift_round((int64_t)(i * g), 30u - cell_frac);
         c[j] = hils_sat16(cj);
         gates[j] = hils_cell_to_q3_12(c[j], cell_frac);
     }
@@ -119,7 +119,7 @@ static inline int hils_row_ok(const hil_requant_t *rq, size_t r, int min_shift, 
 /* sum_k W[row][k] * (x[k] + x_offset), int8 activations. Exact in int32 under HIL_QUANT_MAX_IN. Clustered weights are
  * looked up byte by byte: one load of packed indices serves 1, 2 or 4 products. */
 static inline int32_t hils_dot_w8_x8(const hil_weights_s8_t *w, size_t row, size_t cols, const int8_t *x,
-                                    int32_t x_offset)
+                                     int32_t x_offset)
 {
     int32_t acc = 0;
     size_t k = 0;
@@ -219,8 +219,8 @@ static inline int hils_qdense_ok(const hil_qdense_t *d, int32_t act_lo, int32_t 
 
 static inline int hils_dense_q15_ok(const hil_dense_q15_t *d)
 {
-    return d->in_size != 0u && d->out_size != 0u && d->in_size <= HIL_QUANT_MAX_IN && d->w != NULL &&
-           d->bias != NULL && d->bias_shift <= 30u && d->out_shift <= 31u;
+    return d->in_size != 0u && d->out_size != 0u && d->in_size <= HIL_QUANT_MAX_IN && d->w != NULL && d->bias != NULL &&
+           d->bias_shift <= 30u && d->out_shift <= 31u;
 }
 
 static inline int hils_scratch_ok(const hil_scratch_t *ctx, size_t need)

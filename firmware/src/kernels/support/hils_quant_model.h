@@ -61,8 +61,7 @@ static inline int hils_mlp_q15_ok(const hil_mlp_q15_t *m)
         return 0;
     }
     for (unsigned l = 0; l < m->n_layers; l++) {
-        if (!hils_dense_q15_ok(&m->layers[l]) ||
-            (l > 0u && m->layers[l].in_size != m->layers[l - 1u].out_size)) {
+        if (!hils_dense_q15_ok(&m->layers[l]) || (l > 0u && m->layers[l].in_size != m->layers[l - 1u].out_size)) {
             return 0;
         }
     }

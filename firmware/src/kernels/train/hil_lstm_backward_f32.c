@@ -43,8 +43,7 @@ static void hil_train_gates(const hil_lstm_layer_f32_t *layer, const float *x, c
 }
 
 /* One step of one layer: its record r = [c | h] from x and the record of the step before (NULL at step 0). */
-static void hil_train_cell(const hil_lstm_layer_f32_t *layer, const float *x, const float *prev, float *r,
-                           float *gates)
+static void hil_train_cell(const hil_lstm_layer_f32_t *layer, const float *x, const float *prev, float *r, float *gates)
 {
     const size_t n_h = layer->hidden_size;
     hil_train_gates(layer, x, prev != NULL ? prev + HIL_REC_H * n_h : NULL, gates);

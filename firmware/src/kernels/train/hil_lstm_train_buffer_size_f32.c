@@ -23,8 +23,8 @@ size_t hil_lstm_train_buffer_size_f32(const hil_lstm_model_f32_t *model, uint16_
             max_hidden = hidden;
         }
     }
-    floats += 8u * max_hidden;      /* recomputed gates and their dL/d(pre-activation), one layer-step */
-    floats += model->output_size;   /* head output, then dL/dy */
+    floats += 8u * max_hidden;    /* recomputed gates and their dL/d(pre-activation), one layer-step */
+    floats += model->output_size; /* head output, then dL/dy */
     const uint64_t bytes = floats * sizeof(float);
 #if SIZE_MAX < UINT64_MAX
     if (bytes > (uint64_t)SIZE_MAX) {
