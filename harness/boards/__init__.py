@@ -1,11 +1,16 @@
-"""Board registry: every Board subclass with a `name` in this package's modules, found by import."""
+"""Board registry: every Board subclass with a class-level `name` in this package's modules, found by import.
+A bench board (boards/bench.py) has none: it is made per lab.toml row by get_board(row, lab=...)."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import TYPE_CHECKING
 
 from harness.boards.base import Board, BoardError, BoardOptions, BoardState
+
+if TYPE_CHECKING:
+    from harness.lab import Lab
 
 __all__ = ["Board", "BoardError", "BoardOptions", "BoardState", "board_kinds", "get_board"]
 
@@ -26,8 +31,14 @@ def board_kinds() -> dict[str, type[Board]]:
     return dict(sorted(found.items()))
 
 
-def get_board(name: str, options: BoardOptions | None = None) -> Board:
+def get_board(name: str, options: BoardOptions | None = None, *, lab: Lab | None = None) -> Board:
+    """The board kind ``name``, or the bench board of row ``name`` in ``lab`` (lab.toml)."""
     kinds = board_kinds()
-    if name not in kinds:
-        raise BoardError(f"unknown board {name!r}; known boards: {', '.join(kinds)} (python -m harness boards)")
-    return kinds[name](options)
+    if name in kinds:
+        return kinds[name](options)
+    if lab is not None and name in lab.rows:
+        from harness.boards.bench import BenchBoard
+
+        return BenchBoard(lab.rows[name], options)
+    rows = f"; rows of {lab.path}: {', '.join(lab.rows) or 'none'}" if lab is not None else ""
+    raise BoardError(f"unknown board {name!r}; known boards: {', '.join(kinds)}{rows} (python -m harness boards)")

@@ -23,6 +23,15 @@ class BoardError(RuntimeError):
     """The board did not start, stopped, or cannot do what was asked."""
 
 
+class FlashError(BoardError):
+    """The image did not get onto the board, the board runs another image than the one flashed, or the probe could
+    not reset it (raised by harness.flashing). ``output`` keeps what the flasher's tool printed."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
 class BoardState(enum.Enum):
     OFF = "off"
     FLASHED = "flashed"

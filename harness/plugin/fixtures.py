@@ -36,7 +36,7 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
 
         board: Board = LinkBoard(name, link_url)
     else:
-        board = get_board(name)
+        board = get_board(name, lab=options.lab(config))  # a board kind, or a lab.toml row's bench board
     session = session_for(board, link_url=link_url, log_dir=hil_run_dir / "boards")
     sessions[name] = session
     try:

@@ -1,5 +1,5 @@
 """Every ``--hil-*`` option, and how the plugin reads them. Value precedence: ``request.param`` > command line >
-environment (``HIL_BOARD``) > default (``harness.defaults``)."""
+environment (``HIL_BOARD``, ``HIL_LAB``) > lab.toml > default (``harness.defaults``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from harness.boards import board_kinds
 from harness.defaults import DEFAULT_BASELINES, DEFAULT_BOARD, WINDOWS_BY_SIZE
+from harness.lab import Lab, LabError, find_lab, load_lab
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -27,6 +28,13 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="URL",
         help="talk to an already running board at this pyserial URL (socket://, rfc2217://, /dev/...) instead of "
         "building and starting one; --hil-board then only names it",
+    )
+    group.addoption(
+        "--hil-lab",
+        default=None,
+        metavar="PATH",
+        help="the bench inventory (default $HIL_LAB, else ./lab.toml when present): --hil-board ROW then means that "
+        "row's board, flashed by its flasher (docs/bench.md)",
     )
     group.addoption(
         "--hil-report-dir",
@@ -74,11 +82,24 @@ def board_names(config: pytest.Config) -> list[str]:
     for entry in names:
         out += [n.strip() for n in entry.split(",") if n.strip()]
     if config.getoption("--hil-link") is None:
-        known = board_kinds()
-        unknown = [n for n in out if n not in known]
+        known = list(board_kinds())
+        inventory = lab(config)
+        rows = list(inventory.rows) if inventory else []
+        unknown = [n for n in out if n not in known and n not in rows]
         if unknown:
-            raise pytest.UsageError(f"unknown --hil-board {unknown}; known boards: {', '.join(known)}")
+            where = f"; rows of {inventory.path}: {', '.join(rows) or 'none'}" if inventory else ""
+            raise pytest.UsageError(f"unknown --hil-board {unknown}; known boards: {', '.join(known)}{where}")
     return out
+
+
+def lab(config: pytest.Config) -> Lab | None:
+    """The bench inventory from --hil-lab, $HIL_LAB or ./lab.toml (None when there is none); a broken one is a
+    usage error naming its file and line."""
+    try:
+        path = find_lab(config.getoption("--hil-lab"))
+        return load_lab(path) if path is not None else None
+    except LabError as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 def baselines_dir(config: pytest.Config) -> Path | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import serial
 
-from harness.boards.base import Board, BoardError
+from harness.boards.base import Board, BoardError, FlashError
 from harness.build import BuildError, MemoryBudgetExceeded
 from harness.link import LinkError
 from harness.proto.client import BuildMismatch, DeviceError
@@ -81,6 +81,7 @@ EXCEPTION_CLASSES: tuple[tuple[type[BaseException], FailureClass, str], ...] = (
     (MemoryBudgetExceeded, FailureClass.MODEL, "the image exceeds the target's memory budget"),
     (BuildError, FailureClass.BUILD, "the firmware did not build"),
     (BuildMismatch, FailureClass.FLASH, "the board runs another image than the one flashed"),
+    (FlashError, FailureClass.FLASH, "the image did not get onto the board"),  # a BoardError: before it
     (LinkError, FailureClass.LINK, "the serial link failed"),  # LinkTimeout, LinkUrlError are LinkErrors
     (serial.SerialException, FailureClass.LINK, "the serial port failed"),
     (ConnectionError, FailureClass.LINK, "the connection to the board failed"),
@@ -134,11 +135,11 @@ def _by_type(exc: BaseException) -> Classification:
 
 def _raised_while_flashing(exc: BaseException) -> bool:
     """Boards raise BoardError for every step; one raised inside a Board's flash() (or in harness.flashing, the
-    flashers' module) is a flashing failure."""
+    flashers' package) is a flashing failure."""
     tb = exc.__traceback__
     while tb is not None:
         frame = tb.tb_frame
-        if frame.f_globals.get("__name__") == "harness.flashing":
+        if str(frame.f_globals.get("__name__", "")).startswith("harness.flashing"):
             return True
         if frame.f_code.co_name in ("flash", "_flash") and isinstance(frame.f_locals.get("self"), Board):
             return True
