@@ -1,5 +1,5 @@
-/* THE table of model kinds (hil_models.h). Adding a kind = its kernels, its HIL_MODEL_* and HIL_CAP_* in hil_proto.h
- * (mirrored in harness/proto/wire.py MODEL_KINDS), and one line in HIL_MODEL_KINDS below.
+/* THE table of model kinds (hil_models.h). Adding a kind = its kernels, its HIL_MODEL_* in hil_model.h and HIL_CAP_*
+ * in hil_proto.h (mirrored in harness/proto/wire.py MODEL_KINDS), and one line in HIL_MODEL_KINDS below.
  *
  * The kernels have typed signatures (hil_mlp_forward_s8 takes hil_qmlp_t and int8_t); calling them through one
  * pointer type would need casts between incompatible function types, so each line expands to three small adapters
