@@ -10,11 +10,34 @@ from pathlib import Path
 from harness.defaults import DEFAULT_BASELINES, DEFAULT_BOARD, DEFAULT_REPORTS, REPO_ROOT
 
 
-def _cmd_boards(_args: argparse.Namespace) -> int:
+def _cmd_boards(args: argparse.Namespace) -> int:
     from harness.boards import board_kinds
+    from harness.boards.bench import port_present
+    from harness.flashing import get_flasher
+    from harness.lab import LabError, find_lab, load_lab
 
     for name, cls in board_kinds().items():
         print(f"{name:16s} {cls.description}")
+    try:
+        path = find_lab(args.lab)
+        lab = load_lab(path) if path is not None else None
+    except LabError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 2
+    if path is None or lab is None:
+        print("\nno bench inventory (--lab PATH, $HIL_LAB or ./lab.toml; docs/bench.md)")
+        return 0
+    print(f"\nbench rows in {path}:")
+    for name, row in lab.rows.items():
+        flasher = get_flasher(row.flasher)
+        tool = "needs no tool" if not flasher.tools else (flasher.executable() or f"MISSING: {flasher.install}")
+        present, why = port_present(row.serial)
+        print(f"{name:16s} kind {row.kind}, flasher {row.flasher}{f' (probe {row.probe})' if row.probe else ''}")
+        print(f"{'':16s}   port    {row.serial}: {'present' if present else 'ABSENT'}, {why}")
+        print(f"{'':16s}   flasher {tool}")
+        if row.gdb:
+            present, why = port_present(f"socket://{row.gdb}")
+            print(f"{'':16s}   gdb     {row.gdb}: {'present' if present else 'ABSENT'}, {why}")
     return 0
 
 
@@ -219,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     acc.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
     acc.set_defaults(func=_cmd_baseline)
 
-    boards = sub.add_parser("boards", help="list the board kinds")
+    boards = sub.add_parser("boards", help="list the board kinds and the bench rows, with what is present here")
+    boards.add_argument("--lab", default=None, help="the bench inventory (default $HIL_LAB, else ./lab.toml)")
     boards.set_defaults(func=_cmd_boards)
 
     build = sub.add_parser("build", help="build (or reuse) a board's firmware image")

@@ -199,7 +199,8 @@ def _typed(value: Any, key: str, where: str) -> Any:
             raise LabError(f'{where}: {key} must be a list of strings, e.g. {key} = ["board/st_nucleo_f4.cfg"]')
         return tuple(value)
     if not isinstance(value, spec.type) or isinstance(value, bool):
-        raise LabError(f"{where}: {key} = {value!r} must be a {spec.type.__name__} ({spec.help})")
+        kind = {str: "a string", int: "an integer", float: "a number"}[spec.type]
+        raise LabError(f"{where}: {key} = {value!r} must be {kind} ({spec.help})")
     if isinstance(value, str) and not value.strip():
         raise LabError(f"{where}: {key} is empty ({spec.help})")
     return value

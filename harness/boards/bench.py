@@ -147,7 +147,8 @@ class BenchBoard(Board):
         try:
             port = open_link(row.serial, baudrate=row.baud, connect_timeout=row.boot_timeout)
             try:
-                Client(port).hello(within=row.boot_timeout, expect_build_id=image.build_id)
+                # short attempts, so the wait ends near boot_timeout (a Client's default retransmits for 4 s)
+                Client(port, timeout=0.5, attempts=2).hello(within=row.boot_timeout, expect_build_id=image.build_id)
             finally:
                 port.close()
         except BuildMismatch as exc:

@@ -100,7 +100,7 @@ class Flasher(ABC):
             out = (exc.output or b"").decode(errors="replace")
             _log_output(out)
             raise FlashError(
-                f"{what}: {argv[0]} did not finish within {timeout:.0f} s (the row's flash_timeout); {check}. "
+                f"{what}: {argv[0]} did not finish within {timeout:g} s (the row's flash_timeout); {check}. "
                 f"Its output:\n{_tail(out)}",
                 out,
             ) from exc
