@@ -20,7 +20,7 @@ def test_exports_and_all_agree() -> None:
 
 
 def test_unknown_name_says_what_exists() -> None:
-    with pytest.raises(AttributeError, match="public names: .*get_board"):
+    with pytest.raises(AttributeError, match=r"public names: .*get_board"):
         harness.get_bord  # noqa: B018
 
 
