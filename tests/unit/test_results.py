@@ -21,7 +21,7 @@ INFO = RunInfo(
     run_id="20261122T031500Z-abc123",
     started="2026-11-22T03:15:00.000Z",
     git_sha="1a2b3c4",
-    board="qemu-netduinoplus2",
+    board="qemu-stm32f4",
     build_id="",
     toolchain="arm-none-eabi-gcc 13.2",
 )
@@ -45,7 +45,7 @@ def test_rows_are_on_disk_as_soon_as_written(tmp_path: Path) -> None:
         "run_id": INFO.run_id,
         "time": "-",
         "git_sha": "1a2b3c4",
-        "board": "qemu-netduinoplus2",
+        "board": "qemu-stm32f4",
         "build_id": "",
         "toolchain": "arm-none-eabi-gcc 13.2",
         "test": "test_infer",
