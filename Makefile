@@ -3,12 +3,18 @@ PY := .venv/bin/python
 BOARD ?= qemu-stm32f4
 TEST_BOARDS ?= host qemu-stm32f4 qemu-cm3
 PYTEST_ARGS ?=
+# The real-board path in CI: QEMU netduinoplus2 halted behind its GDB stub stands in for a board behind a probe
+# (tools/bench_standin.py writes its lab.toml row); the bench tests and these HIL tests run on that row (about 30 s;
+# `make test-bench BENCH_K=` runs the whole HIL suite there, about 4 minutes).
+BENCH_LAB ?= .hil-cache/bench/lab.toml
+BENCH_BOARD ?= bench-stm32f4
+BENCH_K ?= handshake or lstm_inference or protocol_errors or pytest_embedded or failure_taxonomy or bench_row
 # Firmware C sources for the format check: what git tracks or would track (generated sources live in ignored build
 # folders and .hil-cache/); every .c/.h below firmware/ outside a git checkout.
 FIRMWARE_C = $(shell git ls-files --cached --others --exclude-standard 'firmware/*.c' 'firmware/*.h' 2>/dev/null \
 	|| find firmware -name '*.[ch]')
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-bench lint bench clean
 
 setup:
 	@tools/bootstrap.sh
@@ -17,9 +23,18 @@ setup:
 run: setup
 	$(PY) -m harness run --board $(BOARD) $(if $(SIZE),--size $(SIZE))
 
-# Unit, kernel and HIL tests; the HIL suite runs on every board in TEST_BOARDS.
+# Unit, kernel and HIL tests; the HIL suite runs on every board in TEST_BOARDS, then on the bench stand-in.
 test: setup
 	$(PY) -m pytest tests $(foreach b,$(TEST_BOARDS),--hil-board $(b)) $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-bench
+
+# The bench path end to end: lab.toml row -> gdb-remote flasher -> reset -> serial -> HELLO (build id) -> tests.
+# The stand-in is stopped however pytest ends.
+test-bench: setup
+	trap '$(PY) tools/bench_standin.py stop --lab $(BENCH_LAB)' EXIT; \
+	$(PY) tools/bench_standin.py start --lab $(BENCH_LAB) --name $(BENCH_BOARD) && \
+	$(PY) -m pytest tests/hil tests/bench/test_bench_row.py --hil-lab $(BENCH_LAB) --hil-board $(BENCH_BOARD) \
+		$(if $(BENCH_K),-k "$(BENCH_K)") $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check harness tests conftest.py

@@ -56,8 +56,9 @@ COMMON_KEYS: Mapping[str, Key] = {
 }
 # Keys only some flashers read; each flasher lists its own in Flasher.keys.
 FLASHER_KEYS: Mapping[str, Key] = {
-    "gdb": Key(str, "HOST:PORT of the GDB server (OpenOCD :3333, pyOCD :3333, J-Link :2331, st-util :4242)"),
+    "gdb": Key(str, "the GDB server: HOST:PORT (OpenOCD/pyOCD :3333, J-Link :2331, st-util :4242) or a BMP's device"),
     "reset": Key(str, "the GDB server's monitor command that resets and runs the core (OpenOCD: 'reset run')"),
+    "gdb_init": Key(list, "GDB commands after connecting, before load (a BMP: ['monitor swdp_scan', 'attach 1'])"),
     "openocd_cfg": Key(list, "OpenOCD -f config files (default by kind, e.g. board/st_nucleo_f4.cfg)"),
     "target": Key(str, "pyOCD target type (default by kind, e.g. stm32f401re)"),
     "image": Key(str, "a prebuilt image the harness flashes instead of building one (path relative to lab.toml)"),
@@ -84,6 +85,7 @@ class BenchRow:
     flash_timeout: float = 120.0
     gdb: str = ""
     reset: str = "reset run"
+    gdb_init: tuple[str, ...] = ()
     openocd_cfg: tuple[str, ...] = ()
     target: str = ""
     image: Path | None = None
@@ -102,10 +104,14 @@ class BenchRow:
         """The board runs an image built elsewhere (ESP-IDF for an ESP32): the harness builds nothing for it."""
         return self.image is not None
 
-    def gdb_address(self) -> tuple[str, int]:
+    def gdb_address(self) -> tuple[str, int] | Path:
+        """HOST:PORT of a GDB server, or the serial device of one (a Black Magic Probe's /dev/ttyBmpGdb)."""
+        if self.gdb.startswith("/"):
+            return Path(self.gdb)
         m = _HOST_PORT_RE.match(self.gdb)
         if not m:
-            raise LabError(f"{self.where('gdb')}: gdb = {self.gdb!r} is not HOST:PORT (e.g. '127.0.0.1:3333')")
+            raise LabError(f"{self.where('gdb')}: gdb = {self.gdb!r} is not HOST:PORT (e.g. '127.0.0.1:3333') "
+                           "nor a device path (e.g. '/dev/ttyBmpGdb')")  # fmt: skip
         return m.group("host"), int(m.group("port"))
 
 
@@ -196,7 +202,7 @@ def _typed(value: Any, key: str, where: str) -> Any:
         value = float(value)
     if spec.type is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise LabError(f'{where}: {key} must be a list of strings, e.g. {key} = ["board/st_nucleo_f4.cfg"]')
+            raise LabError(f"{where}: {key} must be a list of strings ({spec.help})")
         return tuple(value)
     if not isinstance(value, spec.type) or isinstance(value, bool):
         kind = {str: "a string", int: "an integer", float: "a number"}[spec.type]

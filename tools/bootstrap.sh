@@ -19,6 +19,8 @@ else
   need_pkgs+=(libnewlib-arm-none-eabi)
 fi
 command -v qemu-system-arm >/dev/null || need_pkgs+=(qemu-system-arm)
+# the gdb-remote flasher loads images through any GDB server; CI's bench stand-in is QEMU's GDB stub
+command -v gdb-multiarch >/dev/null || need_pkgs+=(gdb-multiarch)
 # `make lint` checks the firmware's C formatting (firmware/.clang-format) with Debian's clang-format
 command -v clang-format >/dev/null || need_pkgs+=(clang-format)
 # ser2net exports a serial port as rfc2217://, as a labgrid bench does; the link tests use it

@@ -1,6 +1,7 @@
 """gdb-remote: any GDB server is the probe — OpenOCD's port, pyOCD gdbserver, st-util, SEGGER J-Link GDB Server, a
-Black Magic Probe, or QEMU's own stub. ``gdb-multiarch`` connects, ``load``s the ELF, resets the core with the
-server's monitor command (the row's ``reset``), and detaches so the board runs.
+Black Magic Probe (row key ``gdb`` is then its serial device), or QEMU's own stub. ``gdb-multiarch`` connects, runs
+the row's ``gdb_init``, ``load``s the ELF, resets the core with the server's monitor command (the row's ``reset``),
+and detaches so the board runs.
 
 The commands go to GDB as a command file: GDB stops a command file at its first error, so a reached
 ``HIL-FLASH-OK`` marker means every step worked (with ``-ex`` options GDB carries on after a failed step and may
@@ -35,14 +36,17 @@ class GdbRemote(Flasher):
     description = "gdb-multiarch load + monitor reset through any GDB server (OpenOCD, pyOCD, J-Link, BMP, QEMU)"
     tools = ("gdb-multiarch", "arm-none-eabi-gdb")
     install = "install it: apt-get install gdb-multiarch (make setup does)"
-    keys = frozenset({"gdb", "reset"})
+    keys = frozenset({"gdb", "reset", "gdb_init"})
     required = frozenset({"gdb"})
 
     def _reachable(self, row: BenchRow, what: str) -> None:
-        host, port = row.gdb_address()
+        address = row.gdb_address()
         try:
-            with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
-                pass
+            if isinstance(address, Path):  # a probe that is its own GDB server on a serial device (Black Magic)
+                address.open("rb").close()
+            else:
+                with socket.create_connection(address, timeout=CONNECT_TIMEOUT):
+                    pass
         except OSError as exc:
             raise FlashError(
                 f"{what}: no GDB server answers at {row.gdb} ({exc}); start the board's GDB server (openocd, "
@@ -53,7 +57,8 @@ class GdbRemote(Flasher):
         exe = self.require()
         self._reachable(row, what)
         script = ["set confirm off", "set pagination off", f"set tcp connect-timeout {CONNECT_TIMEOUT:.0f}",
-                  f"target extended-remote {row.gdb}", *commands, "detach", f"echo {DONE}\\n"]  # fmt: skip
+                  f"target extended-remote {row.gdb}", *row.gdb_init, *commands,
+                  "detach", f"echo {DONE}\\n"]  # fmt: skip
         with tempfile.NamedTemporaryFile("w", suffix=".gdb", prefix="hil-flash-") as f:
             f.write("\n".join(script) + "\n")
             f.flush()

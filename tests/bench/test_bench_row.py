@@ -17,13 +17,14 @@ from harness.session import BoardSession
 
 
 @pytest.fixture
-def bench_session(request: pytest.FixtureRequest, hil_board_name: str) -> BoardSession:
+def bench_session(request: pytest.FixtureRequest, hil_board_name: str, hil_session: BoardSession) -> BoardSession:
+    """The board session of a lab.toml row (named as a fixture argument, so the plugin gives the test its frame log
+    and retries)."""
     inventory = options.lab(request.config)
     if inventory is None or hil_board_name not in inventory.rows:
         pytest.skip(f"{hil_board_name} is a board kind, not a lab.toml row (--hil-lab, docs/bench.md)")
-    session: BoardSession = request.getfixturevalue("hil_session")
-    assert isinstance(session.board, BenchBoard)
-    return session
+    assert isinstance(hil_session.board, BenchBoard)
+    return hil_session
 
 
 def test_second_flash_of_the_same_image_is_skipped_by_build_id(bench_session: BoardSession, record, caplog) -> None:

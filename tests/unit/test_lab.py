@@ -198,3 +198,10 @@ def test_which_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv(LAB_ENV, str(tmp_path / "gone.toml"))
     with pytest.raises(LabError, match=r"\$HIL_LAB .*gone.toml: no such file"):
         find_lab(None)
+
+
+def test_a_black_magic_probe_is_a_gdb_server_on_a_device(tmp_path: Path) -> None:
+    text = ROW.replace('gdb = "h:1"', 'gdb = "/dev/ttyBmpGdb"\ngdb_init = ["monitor swdp_scan", "attach 1"]')
+    row = load_lab(_lab(tmp_path, text)).row("b1")
+    assert row.gdb_address() == Path("/dev/ttyBmpGdb") and row.gdb_init == ("monitor swdp_scan", "attach 1")
+    _refused(tmp_path, text.replace('"attach 1"]', "1]"), 6, "gdb_init must be a list of strings")
