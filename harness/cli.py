@@ -117,6 +117,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         argv += ["--hil-board", b]
     if args.link:
         argv += ["--hil-link", args.link]
+    if args.lab:
+        argv += ["--hil-lab", args.lab]
     if args.k:
         argv += ["-k", args.k]
     if args.baselines:
@@ -216,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the HIL suite on a board and write reports/<run_id>/")
     run.add_argument("--board", action="append", default=None, help=f"board name (default {DEFAULT_BOARD})")
     run.add_argument("--link", default=None, help="URL of an already running board instead of starting one")
+    run.add_argument("--lab", default=None, help="bench inventory whose rows --board may name (default $HIL_LAB)")
     run.add_argument("-k", default=None, help="only tests matching this pytest -k expression")
     run.add_argument("--size", choices=("quick", "full"), default="quick", help="dataset windows per test")
     run.add_argument("--report-dir", default=str(DEFAULT_REPORTS), help="root of run folders")
