@@ -22,6 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for key, empty in ((BOOKS_KEY, {}), (VERDICTS_KEY, []), (FAILURES_KEY, {}), (EVIDENCE_KEY, {})):
         config.stash[key] = empty
     progress.install(config)
+    options.lab(config)  # a broken lab.toml is a usage error naming its line, before anything is collected
     if not hasattr(config, "workerinput"):  # xdist workers write through the controller's folder
         run_folder.configure(config)
     config.pluginmanager.register(failures.RunVerdicts(config), "hil-verdicts")

@@ -10,6 +10,8 @@ import pytest
 from harness import defaults
 from harness.lab import LAB_ENV, BenchRow, LabError, find_lab, load_lab
 
+pytest_plugins = ["pytester"]
+
 GOOD = """\
 # the bench by the window
 [boards.nucleo-3]
@@ -205,3 +207,22 @@ def test_a_black_magic_probe_is_a_gdb_server_on_a_device(tmp_path: Path) -> None
     row = load_lab(_lab(tmp_path, text)).row("b1")
     assert row.gdb_address() == Path("/dev/ttyBmpGdb") and row.gdb_init == ("monitor swdp_scan", "attach 1")
     _refused(tmp_path, text.replace('"attach 1"]', "1]"), 6, "gdb_init must be a list of strings")
+
+
+def test_pytest_refuses_a_broken_inventory_before_collecting(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    lab = _lab(tmp_path, ROW + "speed = 3\n")
+    pytester.makepyfile(test_inner="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hil-lab", str(lab))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {lab}:6: unknown key 'speed' in [[]boards.b1[]]*"])
+
+
+def test_hil_board_names_rows_and_kinds(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    lab = _lab(tmp_path, ROW)
+    pytester.makepyfile(test_inner="def test_board(hil_board_name):\n    pass\n")
+    ok = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hil-lab", str(lab), "--hil-board", "b1",
+                                       "--hil-board", "qemu-stm32f4", "--collect-only", "-q")  # fmt: skip
+    ok.stdout.fnmatch_lines(["*test_inner.py::test_board[[]b1[]]", "*test_inner.py::test_board[[]qemu-stm32f4[]]"])
+    bad = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hil-lab", str(lab), "--hil-board", "b2")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines([f"*unknown --hil-board [[]'b2'[]]; known boards: host, *; rows of {lab}: b1"])
