@@ -84,6 +84,7 @@ class BenchBoard(Board):
         else:
             self.firmware_board, self.cross = firmware_of(row.kind)  # type: ignore[misc]
         self.last_flash = ""  # what the last flash() did, for facts()
+        self._reset_on_start = False  # stopped (a session closed, a retry): start() restarts the board first
         self._tool_version: str | None = None
 
     # ---- build ------------------------------------------------------------------------------------------------
@@ -122,6 +123,7 @@ class BenchBoard(Board):
             port.close()
 
     def _flash(self, image: Image) -> None:
+        self._reset_on_start = False  # a flash resets the board, or finds it running the image
         running = self._answering_build_id(PROBE_SECONDS)
         if running == image.build_id:
             self.last_flash = f"skipped: already runs build id {image.build_id_hex}"
@@ -137,6 +139,12 @@ class BenchBoard(Board):
 
     def _start(self) -> str:
         assert self.image is not None
+        if self._reset_on_start and self.flasher.name != "none":
+            # a board started again after stop() (a retry after an infrastructure failure) restarts, as an emulator
+            # would: a hung or wedged firmware gets a clean boot instead of the same state
+            log.info("board %s started again: resetting it through %s", self.name, self.flasher.name)
+            self.reset()
+            self._reset_on_start = False
         self.wait_ready(self.image, after="the flash" if self.last_flash.startswith("flashed") else "start")
         return self.row.serial
 
@@ -173,7 +181,8 @@ class BenchBoard(Board):
                  time.monotonic() - started, after)  # fmt: skip
 
     def _stop(self) -> None:
-        """The session closes the link; the board itself keeps running its image."""
+        """The session closes the link; the board keeps running its image until the next start() resets it."""
+        self._reset_on_start = True
 
     def reset(self) -> None:
         """Through the probe (the flasher's reset); the serial link stays open."""

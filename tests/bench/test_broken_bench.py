@@ -81,6 +81,9 @@ def test_flash_then_a_second_flash_is_skipped_by_build_id(bench, image: Image, c
     logging.getLogger("harness.progress").info("bench: built, flashed and answering in %.2f s; %s",
                                                time.monotonic() - started, board.last_flash)  # fmt: skip
     session.close()
+    caplog.clear()
+    assert board.start() == board.row.serial  # started again (as after a retry): restarted through the probe
+    assert "resetting bench-t through" in caplog.text and "answers with build id" in caplog.text
 
     again = BenchBoard(board.row)  # a new run on the same bench: the board already runs this image
     caplog.clear()
