@@ -91,6 +91,11 @@ class Board(ABC):
             self.state = BoardState.FLASHED
             self.url = None
 
+    @property
+    def budgets_name(self) -> str:
+        """Whose budgets gate this board's figures (``reports/baselines/<name>.toml``): its own, for a board kind."""
+        return self.name
+
     def alive(self) -> bool | None:
         """Whether the device is still running: True/False where the harness can tell (a process it started),
         None where it cannot (a board behind a URL). Failure classes use it to tell a crashed board from a model."""

@@ -105,7 +105,8 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
             writer.toolchain = session.image.toolchain if session.image else ""
         writer.write(results.Record(test, model, dataset, metric, float(value), unit, sample))
         # after the write, so a measurement that fails its budget is still in the rows and the report
-        budgets.gate(request.config, board=writer.board, test=test, model=model, metric=metric, value=value,
+        budgets_name = session.board.budgets_name if session is not None else writer.board
+        budgets.gate(request.config, board=budgets_name, test=test, model=model, metric=metric, value=value,
                      unit=unit, sample=sample)  # fmt: skip
 
     return _record
@@ -115,7 +116,7 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
 def hil_budgets(request: pytest.FixtureRequest) -> BudgetBook | None:
     """The budgets of the board under test (None when it has no baseline file)."""
     session = request.getfixturevalue("hil_session")
-    return budgets.budget_book(request.config, session.board.name)
+    return budgets.budget_book(request.config, session.board.budgets_name)
 
 
 @pytest.fixture
@@ -126,8 +127,9 @@ def check_budget(request: pytest.FixtureRequest) -> Callable[..., Verdict | None
 
     def _check(metric: str, value: float, unit: str, *, model: str, test: str | None = None,
                sample: int | None = None) -> Verdict | None:  # fmt: skip
-        return budgets.gate(request.config, board=session.board.name, test=test or request.node.nodeid, model=model,
-                            metric=metric, value=value, unit=unit, sample=sample, tally=False)  # fmt: skip
+        return budgets.gate(request.config, board=session.board.budgets_name, test=test or request.node.nodeid,
+                            model=model, metric=metric, value=value, unit=unit, sample=sample,
+                            tally=False)  # fmt: skip
 
     return _check
 

@@ -42,3 +42,17 @@ def test_a_linked_board_is_running_and_cannot_be_built_flashed_or_reset() -> Non
         board.build()
     with pytest.raises(BoardError, match="has no reset line"):
         board.reset()
+
+
+def test_a_bench_row_is_gated_by_its_kinds_budgets(tmp_path) -> None:
+    """The row's figures go out under the row's name, but a row is one board of its kind: the kind's budgets apply."""
+    from harness.lab import load_lab
+
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(
+        '[boards.bench-7]\nkind = "qemu-stm32f4"\nserial = "socket://127.0.0.1:4001"\nflasher = "gdb-remote"\n'
+        'gdb = "127.0.0.1:3333"\n'
+    )
+    board = get_board("bench-7", lab=load_lab(lab_file))
+    assert board.name == "bench-7" and board.budgets_name == "qemu-stm32f4"
+    assert get_board("qemu-cm3").budgets_name == "qemu-cm3"
