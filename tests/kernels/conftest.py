@@ -82,3 +82,26 @@ def kernel_lib(kernel_build: KernelBuild) -> ctypes.CDLL:
     if proc.returncode != 0:
         pytest.fail(f"kernel build failed:\n$ {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}", pytrace=False)
     return ctypes.CDLL(str(lib))
+
+
+def _cpu_has_fma() -> bool:
+    try:
+        return "fma" in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def fma_kernel_lib(kernel_build: KernelBuild, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    """The kernels with multiply-adds fused, as the Cortex-M4F board builds them (-ffp-contract=fast), on this CPU's
+    FMA; skips where the CPU or compiler cannot reproduce that contraction."""
+    if not _cpu_has_fma():
+        pytest.skip("this CPU has no FMA: the contraction the M4F board allows cannot be reproduced on the host")
+    lib = tmp_path_factory.mktemp("kernels_fma") / "libhil_kernels_fma.so"
+    cc = os.environ.get("CC", "cc")
+    cmd = [cc, "-shared", "-fPIC", "-O2", "-mfma", "-ffp-contract=fast", *kernel_build.cflags]
+    cmd += [*map(str, kernel_build.sources), "-o", str(lib), "-lm"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"{cc} cannot build with -mfma here:\n{proc.stderr}")
+    return ctypes.CDLL(str(lib))

@@ -8,11 +8,9 @@ a bound derived from the condition number of A + ridge I.
 from __future__ import annotations
 
 import ctypes
-import os
 import shutil
 import subprocess
 from ctypes import POINTER, c_float, c_int, c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -283,30 +281,8 @@ def test_init_is_bit_identical_to_reference(
         assert true_rho == pytest.approx(cfg.spectral_radius, rel=RHO_REL_TOL)
 
 
-def _has_fma() -> bool:
-    try:
-        return " fma " in f" {Path('/proc/cpuinfo').read_text()} ".replace("\n", " ")
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def fma_lib(kernel_build, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    """The kernels built as the Cortex-M4F board builds them, -ffp-contract=fast, with this CPU's FMA enabled."""
-    if not _has_fma():
-        pytest.skip("this CPU has no FMA: the contraction the M4F board allows cannot be reproduced on the host")
-    lib = tmp_path_factory.mktemp("kernels_fma") / "libhil_kernels_fma.so"
-    cc = os.environ.get("CC", "cc")
-    cmd = [cc, "-shared", "-fPIC", "-O2", "-mfma", "-ffp-contract=fast", *kernel_build.cflags]
-    cmd += [*map(str, kernel_build.sources), "-o", str(lib), "-lm"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"{cc} cannot build with -mfma here:\n{proc.stderr}")
-    return ctypes.CDLL(str(lib))
-
-
-def test_reservoir_survives_fma_contraction(fma_lib: ctypes.CDLL, status: dict[str, int]) -> None:
-    fk = Kernels(fma_lib)
+def test_reservoir_survives_fma_contraction(fma_kernel_lib: ctypes.CDLL, status: dict[str, int]) -> None:
+    fk = Kernels(fma_kernel_lib)
     # Control: the build really fuses. Accumulating A is a multiply-add per entry, so with FMA some entries of A
     # round differently from the unfused reference; if none did, this test would prove nothing.
     rng = np.random.default_rng(0)

@@ -9,10 +9,7 @@ ISO C build and on a build that fuses multiply-adds as the Cortex-M4F board does
 from __future__ import annotations
 
 import ctypes
-import os
-import subprocess
 from ctypes import POINTER, c_float, c_int, c_size_t, c_uint8, c_uint16, c_uint32, c_void_p
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,28 +65,6 @@ class TrainKernels(Kernels):
         self.adam = lib.hil_adam_step_f32
         self.adam.argtypes = [POINTER(AdamParams), c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_uint32]
         self.adam.restype = c_int
-
-
-def _has_fma() -> bool:
-    try:
-        return "fma" in Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def fma_kernel_lib(kernel_build, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    """The kernels with multiply-adds fused, as the Cortex-M4F board builds them (-ffp-contract=fast)."""
-    if not _has_fma():
-        pytest.skip("this CPU has no FMA: the contraction the M4F board allows cannot be reproduced on the host")
-    lib = tmp_path_factory.mktemp("train_kernels_fma") / "libhil_kernels_fma.so"
-    cc = os.environ.get("CC", "cc")
-    cmd = [cc, "-shared", "-fPIC", "-O2", "-mfma", "-ffp-contract=fast", *kernel_build.cflags]
-    cmd += [*map(str, kernel_build.sources), "-o", str(lib), "-lm"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"{cc} cannot build with -mfma here:\n{proc.stderr}")
-    return ctypes.CDLL(str(lib))
 
 
 # Every test runs on the ISO C build (no contraction, what the references' float32 arithmetic is) and on the FMA
