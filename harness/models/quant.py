@@ -140,7 +140,7 @@ def rshift_round(v: object, n: object) -> np.ndarray:
 
 
 def requantize_q31(acc: object, multiplier: object, shift: object) -> np.ndarray:
-    """``acc * M * 2^(shift - 31)`` with one rounding, as ``hil_requant_q31`` (int32 ``acc``)."""
+    """``acc * M * 2^(shift - 31)`` with one rounding, as ``hils_requant_q31`` (int32 ``acc``)."""
     t = np.clip(31 - _i64(shift), 1, 62)
     return rshift_round(_i64(acc) * _i64(multiplier), t)
 
@@ -206,7 +206,7 @@ def cell_to_q3_12(c: object, cell_frac: int) -> np.ndarray:
 
 
 def _cell_step(gates: np.ndarray, c: np.ndarray, cell_frac: int) -> tuple[np.ndarray, np.ndarray]:
-    """Saturated Q3.12 gates [B, 4H] and cell [B, H] -> new cell and ``o * tanh(c)`` in Q0.30 (hil_quant_math.h)."""
+    """Saturated Q3.12 gates [B, 4H] and cell [B, H] -> new cell and ``o * tanh(c)`` in Q0.30 (hils_quant_math.h)."""
     n_h = c.shape[1]
     i = sigmoid_s16(gates[:, :n_h])
     f = sigmoid_s16(gates[:, n_h : 2 * n_h])

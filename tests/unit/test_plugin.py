@@ -25,7 +25,7 @@ from types import SimpleNamespace
 class FakeSession:
     closed = 0
     def __init__(self):
-        self.board = SimpleNamespace(name="fakeboard", alive=lambda: None)
+        self.board = SimpleNamespace(name="fakeboard", budgets_name="fakeboard", alive=lambda: None)
         self.hello = None
         self.image = None
     def close(self):

@@ -18,8 +18,15 @@ from harness.models.quant import QuantizationError
 HEADER = Path(__file__).resolve().parents[2] / "firmware" / "include" / "hil" / "hil_quant.h"
 
 
-def test_constants_match_hil_quant_h() -> None:
+def _header_with_includes() -> str:
+    """hil_quant.h and the hil/ headers it includes (the model kinds live in hil_model.h)."""
     text = HEADER.read_text()
+    included = re.findall(r'^#include "hil/(\w+\.h)"', text, flags=re.M)
+    return "\n".join([text, *((HEADER.parent / name).read_text() for name in included)])
+
+
+def test_constants_match_hil_quant_h() -> None:
+    text = _header_with_includes()
     defines = {name: int(value, 0) for name, value in re.findall(r"#define (HIL_\w+) (0x[0-9A-Fa-f]+|\d+)\b", text)}
     for name in ("MLP_S8", "MLP_S16", "MLP_Q15", "LSTM_S8", "LSTM_S16", "LSTM_Q15"):
         assert getattr(quant, f"HIL_MODEL_{name}") == defines[f"HIL_MODEL_{name}"], name
