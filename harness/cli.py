@@ -53,7 +53,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from harness import bench
+    from harness.suites import bench
 
     if args.what == "lstm":
         boards = args.board or [DEFAULT_BOARD, "host"]
@@ -81,8 +81,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(bench.format_esn(bench.bench_esn(boards)))
         return 0
     if args.what == "quant":
-        from harness import quant_suite as qs
         from harness.boards import board_kinds
+        from harness.suites import quant as qs
 
         boards = args.board or [b for b in (DEFAULT_BOARD, "qemu-cm3") if b in board_kinds()]
         windows = {qs.IMU: args.windows, qs.ELECTRICITY: args.windows or 1000}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import bench_standin
+from harness.boards import standin as bench_standin
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,27 +1,24 @@
-"""Dense networks (MLP): the numpy reference of ``hil_mlp_forward_f32``, a training loop, and the IMU classifier.
+"""Dense networks (MLP): the numpy reference of ``hil_mlp_forward_f32`` and a training loop.
 
 The network is ``hidden layers with ReLU -> linear output``, weights ``w [out, in]`` as the device stores them
 (``firmware/include/hil/hil_quant.h``, blob kind ``HIL_MODEL_MLP_F32``). Training minimises softmax cross-entropy
 with Adam (``harness.models.lstm_train.Adam``, PyTorch's arithmetic) on shuffled mini-batches drawn from a seeded
 generator, so a run is repeatable bit for bit on one machine.
 
-The IMU classifier is the gesture study's dense network, 180 -> 50 -> 15 -> classes, on BasicMotions windows of
-30 steps x 6 channels flattened in time order (``ClassificationData.flat()``, the order a device receives a stream
-in). The study reported 91.67 % validation accuracy on its own data (``STUDY_ACCURACY``); ``imu_classifier()``
-trains ours and reports its accuracy on the archive's test cases, which nothing here is tuned on.
+The gesture study's classifier trained on real data is ``harness.suites.studies.imu_classifier``; this module knows
+no data store.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from harness import datasets
+from harness.models.lstm import BlobError  # one exception for every blob that is not what its reader expects
 from harness.models.lstm_train import Adam
 from harness.proto.wire import (
     HIL_LSTM_MAX_LAYERS,
@@ -34,18 +31,14 @@ from harness.proto.wire import (
 __all__ = [
     "HIL_MODEL_MLP_F32",
     "MAX_LAYERS",
-    "STUDY_ACCURACY",
+    "BlobError",
     "DenseLayer",
-    "ImuClassifier",
-    "ImuData",
     "MlpModel",
-    "TrainConfig",
+    "MlpTrainConfig",
     "accuracy",
     "blob_size",
     "forward",
     "from_blob",
-    "imu_classifier",
-    "imu_data",
     "layer_outputs",
     "loss_and_grad",
     "to_blob",
@@ -53,17 +46,12 @@ __all__ = [
 ]
 
 MAX_LAYERS = HIL_LSTM_MAX_LAYERS  # the model header has that many size slots
-STUDY_ACCURACY = 0.9167  # the gesture study's validation accuracy, on its own recordings
 
 # hil_model_header_t with the MLP meaning of its fields: sizes = units of each layer; byte 20 = weight index bits.
 _HEADER = struct.Struct(f"<IHBBHH{HIL_LSTM_MAX_LAYERS}HB3x")
 if _HEADER.size != HIL_MODEL_HEADER_SIZE:
     raise ImportError(f"MLP header packs to {_HEADER.size} bytes, HIL_MODEL_HEADER_SIZE is {HIL_MODEL_HEADER_SIZE}")
 _F32_LE = np.dtype("<f4")
-
-
-class BlobError(ValueError):
-    """A blob that does not follow the MLP_F32 layout in hil_quant.h."""
 
 
 @dataclass
@@ -213,14 +201,16 @@ def _unflatten(like: MlpModel, flat: np.ndarray) -> MlpModel:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class MlpTrainConfig:
     epochs: int = 150
     batch: int = 32
     lr: float = 1e-3
     seed: int = 0
 
 
-def train(model: MlpModel, x: np.ndarray, y: np.ndarray, config: TrainConfig = TrainConfig()) -> tuple[MlpModel, list]:
+def train(
+    model: MlpModel, x: np.ndarray, y: np.ndarray, config: MlpTrainConfig = MlpTrainConfig()
+) -> tuple[MlpModel, list]:
     """Adam on shuffled mini-batches (float32 parameters, float64 gradients); returns the trained model (``model``
     is not modified) and the mean training loss of every epoch."""
     xs = np.asarray(x, dtype=np.float32)
@@ -297,48 +287,3 @@ def from_blob(blob: bytes | bytearray | memoryview) -> MlpModel:
         offset += 4 * n_o
         layers.append(DenseLayer(w, b))
     return MlpModel(layers)
-
-
-# ------------------------------------------------------------------------------------------- the IMU classifier
-
-
-@dataclass(frozen=True, eq=False)
-class ImuData:
-    """BasicMotions windows flattened to ``[N, 180]`` float32: ``train`` from the archive's training cases, ``val``
-    from its test cases (standardised with the training cases' statistics)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    class_names: tuple[str, ...]
-
-
-def imu_data(window: int = 30, stride: int = 10) -> ImuData:
-    task = datasets.ClassificationTask(datasets.load_cases("basic_motions"), window=window, stride=stride)
-    train_w, val_w = task.windows("train"), task.windows("test")
-    return ImuData(
-        x_train=train_w.flat().astype(np.float32),
-        y_train=train_w.y,
-        x_val=val_w.flat().astype(np.float32),
-        y_val=val_w.y,
-        class_names=train_w.class_names,
-    )
-
-
-@dataclass(frozen=True, eq=False)
-class ImuClassifier:
-    model: MlpModel
-    data: ImuData
-    val_accuracy: float
-    history: list[float] = field(repr=False)
-
-
-@functools.cache
-def imu_classifier(seed: int = 0, hidden: tuple[int, ...] = (50, 15)) -> ImuClassifier:
-    """The gesture study's network trained on BasicMotions; cached (a few seconds, deterministic per seed).
-    The result is shared between callers: copy the model before changing it."""
-    data = imu_data()
-    model = MlpModel.random([data.x_train.shape[1], *hidden, len(data.class_names)], seed=seed)
-    trained, history = train(model, data.x_train, data.y_train, TrainConfig(seed=seed))
-    return ImuClassifier(trained, data, accuracy(trained, data.x_val, data.y_val), history)

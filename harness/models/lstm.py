@@ -54,7 +54,8 @@ _TORCH_FROM_ONNX = (0, 2, 3, 1)
 
 
 class BlobError(ValueError):
-    """A model blob that does not follow the layout in hil_lstm.h."""
+    """A model blob that does not follow its layout (hil_lstm.h, hil_quant.h): raised by every model's blob reader
+    and writer."""
 
 
 def _as_array(value: Any, name: str) -> np.ndarray:

@@ -23,7 +23,7 @@ __all__ = [
     "Adam",
     "NonFiniteUpdateError",
     "Sgd",
-    "StepResult",
+    "TrainStepResult",
     "batch_loss",
     "clip_grad_norm",
     "flat_size",
@@ -396,7 +396,7 @@ class Adam:
 
 
 @dataclass(frozen=True)
-class StepResult:
+class TrainStepResult:
     """One training step: the batch loss and gradient norm before the update, and the updated flat parameters."""
 
     loss: float
@@ -414,7 +414,7 @@ def train_step(
     clip: float = 0.0,
     like: LstmModel | None = None,
     dtype: Any = None,
-) -> StepResult:
+) -> TrainStepResult:
     """Loss and gradient on one batch, ``clip_grad_norm(grad, clip)``, then ``optimizer.step``.
 
     ``model_or_flat`` is an ``LstmModel`` or a flat vector; a flat vector needs ``like=`` (any model with the same
@@ -433,4 +433,4 @@ def train_step(
     flat = flat.astype(dt, copy=False)
     loss_value, grad = _loss_and_grad_flat(flat, layout, X, target, loss, dt)
     clipped, norm = clip_grad_norm(grad, clip)
-    return StepResult(loss=loss_value, grad_norm=norm, params=optimizer.step(flat, clipped))
+    return TrainStepResult(loss=loss_value, grad_norm=norm, params=optimizer.step(flat, clipped))

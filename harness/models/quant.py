@@ -19,13 +19,12 @@ Quantizer (host side; floats are fine here, the device never sees them)
     (linear over [min, max], Deep Compression's best; or k-means++ from a seeded generator), a fixed number of
     iterations, one codebook per weight matrix quantized to int8 with one scale.
 
-Blobs: ``to_blob`` writes the layouts documented in ``hil_quant.h``; ``quant_report()`` tabulates accuracy and
-parameter bytes of every variant for the IMU classifier and the electricity LSTM.
+Blobs: ``to_blob`` writes the layouts documented in ``hil_quant.h``. The accuracy and size of every variant of the
+study models is ``harness.suites.quant.quant_report()``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import struct
 from collections.abc import Sequence
@@ -34,8 +33,7 @@ from typing import Literal
 
 import numpy as np
 
-from harness import datasets
-from harness.models import dense, lstm, lstm_train
+from harness.models import dense, lstm
 from harness.models.dense import MlpModel
 from harness.models.lstm import LstmModel
 from harness.proto.wire import (
@@ -71,7 +69,6 @@ __all__ = [
     "QMlp",
     "QWeights",
     "QuantizationError",
-    "ReportRow",
     "activation_table",
     "affine_quant",
     "calibration_range",
@@ -79,15 +76,12 @@ __all__ = [
     "dense_q15",
     "dense_s8",
     "dense_s16",
-    "electricity_lstm",
-    "format_report",
     "frac_bits",
     "kmeans_1d",
     "lstm_forward",
     "mlp_forward",
     "pack_indices",
     "predict",
-    "quant_report",
     "quantize_lstm",
     "quantize_mlp",
     "quantize_multiplier",
@@ -955,100 +949,3 @@ def to_blob(model: QModel) -> bytes:
         header = _header(HIL_MODEL_LSTM_Q15, n_in, int(model.head.w.shape[0]), sizes, 0)
         return header + b"".join(layer.to_bytes() for layer in model.layers) + model.head.to_bytes()
     raise TypeError(f"to_blob takes QMlp, Q15Mlp, QLstm or Q15Lstm, not {type(model).__name__}")
-
-
-# ----------------------------------------------------------------------------------------------------- report
-
-
-@dataclass(frozen=True, eq=False)
-class ElectricityLstm:
-    """LSTM(32) forecasting the next hour of electricity load from 24 hours (the manifest's task), trained with the
-    numpy BPTT reference; windows are min-max scaled, RMSE is in those units."""
-
-    model: LstmModel
-    x_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    val_rmse: float
-
-
-@functools.cache
-def electricity_lstm(seed: int = 0, hidden: int = 32, steps: int = 600) -> ElectricityLstm:
-    """Trained once per process (deterministic, ~3 s); shared between callers: copy before changing it."""
-    task = datasets.ForecastTask.from_manifest(datasets.load("electricity_hourly"))
-    train_w = task.windows("train")
-    val_w = task.windows("val", limit=1000, spacing="even")
-    model = LstmModel.random(train_w.X.shape[2], [hidden], 1, seed=seed)
-    flat = lstm_train.flatten(model)
-    opt = lstm_train.Adam(lr=5e-3)
-    rng = np.random.default_rng(seed)
-    for _ in range(steps):
-        idx = rng.integers(0, len(train_w.X), 64)
-        flat = lstm_train.train_step(flat, train_w.X[idx], train_w.y[idx], optimizer=opt, like=model, clip=1.0).params
-    trained = lstm_train.unflatten(model, flat)
-    pred = lstm.forward(trained, val_w.X)
-    rmse = float(np.sqrt(np.mean((pred - val_w.y) ** 2)))
-    x_calib = task.windows("train", limit=256, spacing="even").X
-    return ElectricityLstm(trained, x_calib, val_w.X, val_w.y, rmse)
-
-
-@dataclass(frozen=True)
-class ReportRow:
-    model: str
-    variant: str
-    metric: str
-    value: float
-    param_bytes: int  # the whole blob the device stores: header, weights, biases, requantization parameters
-    vs_float32: float  # param_bytes / float32 blob bytes
-
-
-VARIANTS = ("float32", "int16", "int8", "qmn", "kmeans-f4", "kmeans-f8", "kmeans-f16")
-
-
-def _variant_args(variant: str) -> dict:
-    if variant.startswith("kmeans-f"):
-        return {"kind": "s8", "index_bits": TARGET_FACTORS[int(variant.removeprefix("kmeans-f"))]}
-    return {"kind": {"int16": "s16", "int8": "s8", "qmn": "q15"}[variant]}
-
-
-def quant_report(*, calib_windows: int = 64) -> list[ReportRow]:
-    """Accuracy and parameter bytes of every variant, evaluated with the numpy references (host side).
-
-    IMU classifier: accuracy on the 320 BasicMotions test windows, calibrated on ``calib_windows`` training windows
-    spread evenly over the training set. Electricity LSTM: RMSE (scaled units) on 1000 validation windows spread over
-    the validation split, calibrated on 256 training windows. k-means variants are int8 activations with clustered
-    int8 codebooks (factor 4/8/16 -> 8/4/2-bit indices), post-training, no fine-tuning of the centroids.
-    """
-    rows = []
-    imu = dense.imu_classifier()
-    step = max(1, len(imu.data.x_train) // calib_windows)
-    calib = imu.data.x_train[::step][:calib_windows]
-    f32_bytes = len(dense.to_blob(imu.model))
-    for variant in VARIANTS:
-        if variant == "float32":
-            acc, size = imu.val_accuracy, f32_bytes
-        else:
-            qm = quantize_mlp(imu.model, calib, **_variant_args(variant))
-            logits = predict(qm, imu.data.x_val)
-            acc, size = float(np.mean(np.argmax(logits, axis=1) == imu.data.y_val)), len(to_blob(qm))
-        rows.append(ReportRow("imu_mlp_180-50-15-4", variant, "accuracy", acc, size, size / f32_bytes))
-    el = electricity_lstm()
-    f32_bytes = len(lstm.to_blob(el.model))
-    for variant in VARIANTS:
-        if variant == "float32":
-            rmse, size = el.val_rmse, f32_bytes
-        else:
-            qm = quantize_lstm(el.model, el.x_train, **_variant_args(variant))
-            pred = predict(qm, el.x_val)
-            rmse, size = float(np.sqrt(np.mean((pred - el.y_val) ** 2))), len(to_blob(qm))
-        rows.append(ReportRow("electricity_lstm32x24", variant, "rmse", rmse, size, size / f32_bytes))
-    return rows
-
-
-def format_report(rows: Sequence[ReportRow]) -> str:
-    lines = [f"{'model':<24}{'variant':<12}{'metric':<10}{'value':>9}{'bytes':>9}{'vs f32':>8}"]
-    for r in rows:
-        lines.append(
-            f"{r.model:<24}{r.variant:<12}{r.metric:<10}{r.value:>9.4f}{r.param_bytes:>9d}{r.vs_float32:>8.3f}"
-        )
-    return "\n".join(lines)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import bench_standin
 from harness.boards import get_board
+from harness.boards import standin as bench_standin
 from harness.boards.bench import BenchBoard, BoardSilent
 from harness.build import Image
 from harness.flashing import FlashError

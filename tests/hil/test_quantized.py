@@ -1,7 +1,7 @@
 """Quantized inference on the device: every integer variant BIT-EXACT against its numpy integer reference, and the
 results table (bytes, RAM, instructions, accuracy) per model and variant as result rows.
 
-Models and variants: harness/quant_suite.py (the IMU classifier 180-50-15-4 on BasicMotions test windows, the
+Models and variants: harness/suites/quant.py (the IMU classifier 180-50-15-4 on BasicMotions test windows, the
 electricity LSTM(32) on held-out test windows; float32, int16, int8, Q m.n, k-means factors 4, 8, 16). The host
 quantizes inputs (int8: a quarter of the float32 bytes on the wire) and dequantizes outputs; the device sees
 integers only. Integer outputs are compared for exact equality, window by window; float32 outputs within a tolerance
@@ -24,12 +24,13 @@ import struct
 import numpy as np
 import pytest
 
-from harness import quant_suite as qs
-from harness.models import dense, quant
+from harness.models import quant
 from harness.proto import wire
 from harness.proto.client import Client, DeviceError
 from harness.proto.wire import Status
 from harness.session import BoardSession
+from harness.suites import quant as qs
+from harness.suites import studies
 
 progress = logging.getLogger("harness.progress")  # shown live by `python -m harness run`, quiet otherwise
 
@@ -101,7 +102,7 @@ def test_variant_on_device(model: str, variant: str, hil_session: BoardSession, 
     for metric, (value, unit) in quality.items():
         record(metric, value, unit, model=name, dataset=dataset)
     if model == qs.IMU:
-        record("source_study_accuracy", dense.STUDY_ACCURACY, "1", model=name, dataset="gesture study (own data)")
+        record("source_study_accuracy", studies.STUDY_ACCURACY, "1", model=name, dataset="gesture study (own data)")
 
     # the device matches its reference: integers exactly, floats within FLOAT_ATOL
     if run.exact:

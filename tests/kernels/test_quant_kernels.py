@@ -26,6 +26,7 @@ from harness import datasets
 from harness.models import dense, lstm, quant
 from harness.models.lstm import LstmModel
 from harness.models.quant import AffineQuant, Q15Dense, Q15Mlp, QDense, QMlp, QWeights
+from harness.suites import studies
 from tests.kernels.guarded import CANARY, Guarded, aligned_copy
 
 MODEL_STRUCT_BYTES = 4096  # more than sizeof(hil_qlstm_t) on any host; the kernels see an opaque, aligned buffer
@@ -154,12 +155,12 @@ def test_activation_matches_reference_on_every_input(k: Kernels, status: dict[st
 
 
 @pytest.fixture(scope="module")
-def imu() -> dense.ImuClassifier:
-    return dense.imu_classifier()
+def imu() -> studies.ImuClassifier:
+    return studies.imu_classifier()
 
 
 @pytest.fixture(scope="module")
-def imu_calib(imu: dense.ImuClassifier) -> np.ndarray:
+def imu_calib(imu: studies.ImuClassifier) -> np.ndarray:
     return imu.data.x_train[::5]
 
 
@@ -169,7 +170,7 @@ def imu_calib(imu: dense.ImuClassifier) -> np.ndarray:
     ids=["int8", "int16", "qmn", "int8-kmeans8b", "int8-kmeans4b", "int8-kmeans2b", "int16-kmeans4b"],
 )
 def test_mlp_matches_reference_on_basic_motions(
-    k: Kernels, status: dict[str, int], imu: dense.ImuClassifier, imu_calib: np.ndarray, kind: str, index_bits: int
+    k: Kernels, status: dict[str, int], imu: studies.ImuClassifier, imu_calib: np.ndarray, kind: str, index_bits: int
 ) -> None:
     qm = quant.quantize_mlp(imu.model, imu_calib, kind=kind, index_bits=index_bits)
     xq = quant.quantize_input(qm, imu.data.x_val)
@@ -182,7 +183,7 @@ def test_mlp_matches_reference_on_basic_motions(
     assert acc >= imu.val_accuracy - (0.15 if index_bits == 2 else 0.03), f"accuracy {acc} vs float {imu.val_accuracy}"
 
 
-def test_mlp_f32_matches_float_reference(k: Kernels, status: dict[str, int], imu: dense.ImuClassifier) -> None:
+def test_mlp_f32_matches_float_reference(k: Kernels, status: dict[str, int], imu: studies.ImuClassifier) -> None:
     bound = Bound(k, imu.model, status)
     rc, got, _ = run(k, bound, imu.data.x_val, imu.model.output_size)
     assert rc == status["HIL_OK"]
@@ -201,8 +202,8 @@ def test_mlp_f32_matches_float_reference(k: Kernels, status: dict[str, int], imu
 
 
 @pytest.fixture(scope="module")
-def electricity() -> quant.ElectricityLstm:
-    return quant.electricity_lstm()
+def electricity() -> studies.ElectricityLstm:
+    return studies.electricity_lstm()
 
 
 @pytest.mark.parametrize("all_steps", [False, True], ids=["last", "all"])
@@ -214,7 +215,7 @@ def electricity() -> quant.ElectricityLstm:
 def test_lstm_matches_reference_on_electricity(
     k: Kernels,
     status: dict[str, int],
-    electricity: quant.ElectricityLstm,
+    electricity: studies.ElectricityLstm,
     kind: str,
     index_bits: int,
     all_steps: bool,
@@ -446,7 +447,7 @@ def test_lstm_saturating_cell_and_gates(k: Kernels, status: dict[str, int], kind
 
 
 @pytest.fixture(scope="module")
-def models(imu: dense.ImuClassifier, imu_calib: np.ndarray, electricity: quant.ElectricityLstm) -> dict:
+def models(imu: studies.ImuClassifier, imu_calib: np.ndarray, electricity: studies.ElectricityLstm) -> dict:
     """One model of every family and dtype (the LSTMs small: the refusal tests need shapes, not accuracy)."""
     small = LstmModel.random(2, [5, 3], 2, seed=1)
     calib = np.random.default_rng(0).normal(size=(8, 6, 2))

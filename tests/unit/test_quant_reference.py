@@ -258,29 +258,3 @@ def test_integer_lstm_follows_the_float_model(kind: str) -> None:
     # their error is 0.5-1.4e-2 on outputs up to 0.4, set by the weights, not the activations. Q m.n has 16-bit
     # weights and activations, leaving the tables' 1e-4: measured 0.9-1.5e-4. Bounds 3x the worst seed.
     assert err < {"s8": 0.05, "s16": 0.05, "q15": 5e-4}[kind]
-
-
-# --------------------------------------------------------------------------------------------------------- table
-
-
-def test_quant_report(capsys: pytest.CaptureFixture[str], record_property) -> None:
-    rows = quant.quant_report()
-    table = quant.format_report(rows)
-    with capsys.disabled():
-        print(f"\n{table}\n(gesture study: {dense.STUDY_ACCURACY:.2%} on its own data)")
-    record_property("quant_report", table)
-    by = {(r.model.split("_")[0], r.variant): r for r in rows}
-    assert len(rows) == 2 * len(quant.VARIANTS)
-    f32 = by["imu", "float32"]
-    assert f32.value >= 0.85, "the float classifier itself must classify"
-    for variant in ("int8", "int16", "qmn", "kmeans-f4", "kmeans-f8"):
-        assert by["imu", variant].value >= f32.value - 0.03, variant
-        assert by["electricity", variant].value <= 1.3 * by["electricity", "float32"].value, variant
-    # Sizes: int8 weights are a quarter of float32's plus per-row requantization; Q m.n half; k-means shrinks
-    # with the factor (the 256-entry codebooks make factor 4 no smaller than plain int8).
-    for model in ("imu", "electricity"):
-        assert by[model, "int8"].vs_float32 < 0.4
-        assert 0.45 < by[model, "qmn"].vs_float32 < 0.55
-        sizes = [by[model, f"kmeans-f{f}"].param_bytes for f in (4, 8, 16)]
-        assert sizes == sorted(sizes, reverse=True)
-        assert by[model, "kmeans-f16"].param_bytes < by[model, "int8"].param_bytes / 1.9

@@ -288,7 +288,7 @@ def format_esn(figures: list[EsnFigure]) -> str:
 # ---- quantized inference --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class QuantFigure:
-    """One model variant on one board (harness.quant_suite): counter units per inference of windows run one at a time,
+    """One model variant on one board (harness.suites.quant): counter units per inference of windows run one at a time,
     bytes, arena/stack from a fresh boot, quality over `windows` held-out windows, exactness against the reference."""
 
     board: str
@@ -304,15 +304,15 @@ class QuantFigure:
     stack_bytes: int
     quality: dict[
         str, float
-    ]  # accuracy/agreement_with_float32 or rmse/rmse_vs_float32 ... (harness.quant_suite.scores)
+    ]  # accuracy/agreement_with_float32 or rmse/rmse_vs_float32 ... (harness.suites.quant.scores)
     windows: int
     exact: bool | None  # integer variants: every window bit-equal to the reference; None for float32
     max_abs_err: float  # float32 only
 
 
 def bench_quant_on(session: BoardSession, windows: dict[str, int | None], timed: int = 4) -> list[QuantFigure]:
-    from harness import quant_suite as qs
     from harness.proto import wire
+    from harness.suites import quant as qs
 
     out = []
     for model in qs.MODELS:

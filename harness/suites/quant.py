@@ -1,11 +1,12 @@
-"""The quantized models the HIL suite (tests/hil/test_quantized.py) and ``python -m harness bench quant`` run.
+"""The quantized models the HIL suite (tests/hil/test_quantized.py) and ``python -m harness bench quant`` run, and the
+host-side table of every variant's accuracy and size (``quant_report``).
 
-Two models, each as float32 and as every integer variant of ``harness.models.quant.VARIANTS``:
+Two models, each as float32 and as every integer variant of ``VARIANTS``:
 
-- ``imu_mlp_180-50-15-4``: the gesture study's dense classifier (``dense.imu_classifier``) on BasicMotions windows of
+- ``imu_mlp_180-50-15-4``: the gesture study's dense classifier (``studies.imu_classifier``) on BasicMotions windows of
   30 steps x 6 channels, scored on the archive's test cases; calibrated on 64 training windows spread evenly over the
-  training set (as ``quant.quant_report``).
-- ``electricity_lstm32x24``: LSTM(32) forecasting the next hour of load from 24 (``quant.electricity_lstm``), scored
+  training set (as ``quant_report``).
+- ``electricity_lstm32x24``: LSTM(32) forecasting the next hour of load from 24 (``studies.electricity_lstm``), scored
   on windows of the chronological *test* split (nothing was trained, calibrated or tuned on it); calibrated on 256
   training windows. Errors are in the task's min-max scaled units (fitted on the training split).
 
@@ -16,6 +17,7 @@ The device runs the blob; the host quantizes inputs and dequantizes outputs (``q
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -25,6 +27,7 @@ from harness import datasets, metrics
 from harness.models import dense, lstm, quant
 from harness.models.dense import MlpModel
 from harness.models.lstm import LstmModel
+from harness.suites import studies
 
 if TYPE_CHECKING:
     from harness.proto.client import ModelInfo, Stats
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
 IMU = "imu_mlp_180-50-15-4"
 ELECTRICITY = "electricity_lstm32x24"
 MODELS = (IMU, ELECTRICITY)
-VARIANTS = quant.VARIANTS  # "float32", "int16", "int8", "qmn", "kmeans-f4", "kmeans-f8", "kmeans-f16"
+VARIANTS = ("float32", "int16", "int8", "qmn", "kmeans-f4", "kmeans-f8", "kmeans-f16")
 DATASET = {IMU: "basic_motions", ELECTRICITY: "electricity_hourly"}
 IMU_CALIB_WINDOWS = 64
 _CAPABILITY = {"int16": "quant_s16", "qmn": "quant_q15"}  # int8 and k-means variants run the s8 kernels
@@ -120,7 +123,7 @@ class EvalSet:
 
 
 def _imu_calib() -> np.ndarray:
-    x = dense.imu_classifier().data.x_train
+    x = studies.imu_classifier().data.x_train
     return x[:: max(1, len(x) // IMU_CALIB_WINDOWS)][:IMU_CALIB_WINDOWS]
 
 
@@ -128,11 +131,11 @@ def _imu_calib() -> np.ndarray:
 def cases(model: str) -> tuple[QuantCase, ...]:
     """Every variant of `model`, float32 first; quantized once per process."""
     if model == IMU:
-        float_model: MlpModel | LstmModel = dense.imu_classifier().model
+        float_model: MlpModel | LstmModel = studies.imu_classifier().model
         f32_blob = dense.to_blob(float_model)
         calib = _imu_calib()
     elif model == ELECTRICITY:
-        el = quant.electricity_lstm()
+        el = studies.electricity_lstm()
         float_model = el.model
         f32_blob = lstm.to_blob(float_model)
         calib = el.x_train
@@ -143,7 +146,7 @@ def cases(model: str) -> tuple[QuantCase, ...]:
         if variant == "float32":
             out.append(QuantCase(model, variant, float_model, None, f32_blob, len(f32_blob)))
             continue
-        args = quant._variant_args(variant)
+        args = _variant_args(variant)
         if isinstance(float_model, MlpModel):
             qm: quant.QModel = quant.quantize_mlp(float_model, calib, **args)
         else:
@@ -164,7 +167,7 @@ def eval_set(model: str, limit: int | None = None) -> EvalSet:
     """The held-out windows of `model`: all of them (limit None) or `limit` spread evenly over the split (for the
     IMU test cases, which are in class order, that keeps the classes balanced)."""
     if model == IMU:
-        imu = dense.imu_classifier()
+        imu = studies.imu_classifier()
         X, y = imu.data.x_val, imu.data.y_val
         if limit is not None and limit < len(X):
             pick = np.unique(np.linspace(0, len(X) - 1, limit).round().astype(np.int64))
@@ -175,7 +178,7 @@ def eval_set(model: str, limit: int | None = None) -> EvalSet:
         w = task.windows("test", limit=limit, spacing="even")
         if w.X.shape[1] != WINDOW_STEPS:
             raise ValueError(f"electricity windows have {w.X.shape[1]} steps; the suite's LSTM runs {WINDOW_STEPS}")
-        return EvalSet(model, w.X, w.y, lstm.forward(quant.electricity_lstm().model, w.X, dtype=np.float64))
+        return EvalSet(model, w.X, w.y, lstm.forward(studies.electricity_lstm().model, w.X, dtype=np.float64))
     raise ValueError(f"no quantized suite model {model!r}; the models are {', '.join(MODELS)}")
 
 
@@ -257,3 +260,65 @@ def run_case(session: BoardSession, case: QuantCase, ev: EvalSet, *, timed: int 
         unit=hello.counter_unit,
         stats=dep.client.stats(),
     )
+
+
+# ------------------------------------------------------------------------- host-side accuracy and size table
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    model: str
+    variant: str
+    metric: str
+    value: float
+    param_bytes: int  # the whole blob the device stores: header, weights, biases, requantization parameters
+    vs_float32: float  # param_bytes / float32 blob bytes
+
+
+def _variant_args(variant: str) -> dict:
+    if variant.startswith("kmeans-f"):
+        return {"kind": "s8", "index_bits": quant.TARGET_FACTORS[int(variant.removeprefix("kmeans-f"))]}
+    return {"kind": {"int16": "s16", "int8": "s8", "qmn": "q15"}[variant]}
+
+
+def quant_report(*, calib_windows: int = 64) -> list[ReportRow]:
+    """Accuracy and parameter bytes of every variant, evaluated with the numpy references (host side).
+
+    IMU classifier: accuracy on the 320 BasicMotions test windows, calibrated on ``calib_windows`` training windows
+    spread evenly over the training set. Electricity LSTM: RMSE (scaled units) on 1000 validation windows spread over
+    the validation split, calibrated on 256 training windows. k-means variants are int8 activations with clustered
+    int8 codebooks (factor 4/8/16 -> 8/4/2-bit indices), post-training, no fine-tuning of the centroids.
+    """
+    rows = []
+    imu = studies.imu_classifier()
+    step = max(1, len(imu.data.x_train) // calib_windows)
+    calib = imu.data.x_train[::step][:calib_windows]
+    f32_bytes = len(dense.to_blob(imu.model))
+    for variant in VARIANTS:
+        if variant == "float32":
+            acc, size = imu.val_accuracy, f32_bytes
+        else:
+            qm = quant.quantize_mlp(imu.model, calib, **_variant_args(variant))
+            logits = quant.predict(qm, imu.data.x_val)
+            acc, size = float(np.mean(np.argmax(logits, axis=1) == imu.data.y_val)), len(quant.to_blob(qm))
+        rows.append(ReportRow("imu_mlp_180-50-15-4", variant, "accuracy", acc, size, size / f32_bytes))
+    el = studies.electricity_lstm()
+    f32_bytes = len(lstm.to_blob(el.model))
+    for variant in VARIANTS:
+        if variant == "float32":
+            rmse, size = el.val_rmse, f32_bytes
+        else:
+            qm = quant.quantize_lstm(el.model, el.x_train, **_variant_args(variant))
+            pred = quant.predict(qm, el.x_val)
+            rmse, size = float(np.sqrt(np.mean((pred - el.y_val) ** 2))), len(quant.to_blob(qm))
+        rows.append(ReportRow("electricity_lstm32x24", variant, "rmse", rmse, size, size / f32_bytes))
+    return rows
+
+
+def format_report(rows: Sequence[ReportRow]) -> str:
+    lines = [f"{'model':<24}{'variant':<12}{'metric':<10}{'value':>9}{'bytes':>9}{'vs f32':>8}"]
+    for r in rows:
+        lines.append(
+            f"{r.model:<24}{r.variant:<12}{r.metric:<10}{r.value:>9.4f}{r.param_bytes:>9d}{r.vs_float32:>8.3f}"
+        )
+    return "\n".join(lines)

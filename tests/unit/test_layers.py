@@ -1,0 +1,87 @@
+"""The layering of docs/architecture.md: importing a package loads only the packages it may use.
+
+Each import runs in a fresh interpreter, so what other tests imported cannot hide an import that crosses a layer
+(a reference model that pulls in the data store and pandas, say).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# module imported -> the harness packages it may bring in (besides itself)
+ALLOWED = {
+    "harness.defaults": set(),
+    "harness.metrics": set(),
+    "harness.link": set(),
+    "harness.proto.wire": set(),
+    "harness.proto.client": {"harness.link"},
+    "harness.models.lstm": {"harness.proto"},
+    "harness.models.lstm_train": {"harness.proto"},
+    "harness.models.dense": {"harness.proto"},
+    "harness.models.esn": {"harness.metrics"},
+    "harness.models.quant": {"harness.proto"},
+    "harness.datasets": set(),
+    "harness.build": {"harness.defaults"},
+    "harness.lab": {"harness.defaults"},
+    "harness.flashing": {"harness.boards", "harness.build", "harness.defaults", "harness.lab"},
+    "harness.boards": {"harness.build", "harness.defaults"},
+    "harness.session": {
+        "harness.boards",
+        "harness.build",
+        "harness.defaults",
+        "harness.link",
+        "harness.models",
+        "harness.proto",
+    },
+    "harness.suites.studies": {"harness.datasets", "harness.metrics", "harness.models", "harness.proto"},
+    "harness.reporting.results": set(),
+    "harness.reporting.baselines": set(),
+    "harness.reporting.history": set(),
+    "harness.reporting.html_report": {
+        "harness.boards",
+        "harness.build",
+        "harness.defaults",
+        "harness.link",
+        "harness.proto",
+    },
+}
+# Third-party packages a layer must not pull in.
+HEAVY = {
+    "harness.models.lstm": {"pandas", "serial"},
+    "harness.models.lstm_train": {"pandas", "serial"},
+    "harness.models.dense": {"pandas", "serial"},
+    "harness.models.esn": {"pandas", "serial"},
+    "harness.models.quant": {"pandas", "serial"},
+    "harness.metrics": {"pandas", "serial"},
+    "harness.proto.wire": {"pandas", "numpy"},
+}
+
+PROBE = """
+import json, sys
+import {module}
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("harness.") or "." not in m)))
+"""
+
+
+def _loaded(module: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=module)], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out))
+
+
+def _package(name: str) -> str:
+    return ".".join(name.split(".")[:2])
+
+
+@pytest.mark.parametrize("module", sorted(ALLOWED))
+def test_a_layer_imports_only_what_it_may(module: str) -> None:
+    loaded = _loaded(module)
+    packages = {_package(m) for m in loaded if m.startswith("harness.")} - {_package(module)}
+    assert packages <= ALLOWED[module], f"{module} imports {sorted(packages - ALLOWED[module])}"
+    heavy = HEAVY.get(module, set()) & loaded
+    assert not heavy, f"{module} imports {sorted(heavy)}"
