@@ -1,7 +1,8 @@
 """Not a board kind but a stand-in for a board behind a probe, with no hardware: QEMU's netduinoplus2 (STM32F405)
-started halted, nothing loaded, its GDB stub as the probe and its USART1 on a TCP socket as the board's serial port. A lab.toml row with
-``flasher = "gdb-remote"`` then takes exactly the path a Nucleo behind a GDB server takes: the harness builds the
-image, gdb-multiarch loads it through the stub and resets the core, and the firmware answers HELLO on the socket.
+started halted, nothing loaded, its GDB stub as the probe and its USART1 on a TCP socket as the board's serial port.
+A lab.toml row with ``flasher = "gdb-remote"`` then takes exactly the path a Nucleo behind a GDB server takes: the
+harness builds the image, gdb-multiarch loads it through the stub and resets the core, and the firmware answers
+HELLO on the socket.
 
 ``tools/bench_standin.py start|stop --lab PATH`` runs one for ``make test``; tests use :func:`standin` directly.
 """
