@@ -33,15 +33,17 @@
 #define CM_STACK_PAINT 0xC5C5C5C5u
 
 /* The 16 entries of the core's exceptions that open every vector table: the initial stack pointer, reset, the
- * fault report for HardFault, Default_Handler (which reports a fault too) for the rest. */
+ * fault report for HardFault, Default_Handler (which reports a fault too) for the rest; a board whose counter needs
+ * the SysTick interrupt names its handler with CM_CORE_VECTORS_WITH_SYSTICK. */
 /* clang-format off */
-#define CM_CORE_VECTORS                                                                                                \
+#define CM_CORE_VECTORS_WITH_SYSTICK(systick)                                                                          \
     (void (*)(void))(uintptr_t)&_estack, Reset_Handler,                                                                \
     Default_Handler,                                                 /* NMI */                                         \
     HardFault_Handler,                                               /* HardFault */                                   \
     Default_Handler, Default_Handler, Default_Handler,               /* MemManage, BusFault, UsageFault */             \
     0, 0, 0, 0,                                                      /* reserved */                                    \
-    Default_Handler, Default_Handler, 0, Default_Handler, Default_Handler /* SVCall, DebugMon, -, PendSV, SysTick */
+    Default_Handler, Default_Handler, 0, Default_Handler, (systick)  /* SVCall, DebugMon, -, PendSV, SysTick */
+#define CM_CORE_VECTORS CM_CORE_VECTORS_WITH_SYSTICK(Default_Handler)
 /* clang-format on */
 
 #if (HIL_RX_BUFFER_BYTES & (HIL_RX_BUFFER_BYTES - 1)) != 0
