@@ -7,7 +7,6 @@ import hashlib
 import os
 import shutil
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 
 from harness import datasets
 from harness.datasets import (
+    REPO_DATASETS,
     DatasetIntegrityError,
     DatasetNotFoundError,
     ForecastTask,
@@ -24,23 +24,14 @@ from harness.datasets import (
     WindowError,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-BEIJING_DIR = REPO / "datasets" / "beijing_pm"
+BEIJING_DIR = REPO_DATASETS / "beijing_pm"
 BEIJING_CSV = BEIJING_DIR / "hourly_beijing_pm.csv"
 FEATURES = ["pm2.5", "DEWP", "TEMP", "PRES", "Iws", "Is", "Ir"]
 
 
-@pytest.fixture(autouse=True)
-def _no_user_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A developer's own HIL_DATASETS_PATH could shadow the vendored data; each test sets it only if it needs it.
-    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
-
-
 @pytest.fixture(scope="module")
-def beijing() -> Iterator[datasets.Dataset]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(datasets.ENV_VAR, raising=False)
-        yield datasets.load("beijing_pm")
+def beijing(vendored) -> datasets.Dataset:
+    return vendored("beijing_pm")
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +239,7 @@ def _user_dataset(root: Path, name: str = "tank", csv_text: str = USER_CSV, mani
 def test_user_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _user_dataset(tmp_path / "mine")
     monkeypatch.setenv(datasets.ENV_VAR, os.pathsep.join([str(tmp_path / "elsewhere"), str(tmp_path / "mine")]))
-    vendored = {m.parent.name for m in (REPO / "datasets").glob("*/manifest.toml")}
+    vendored = {m.parent.name for m in (REPO_DATASETS).glob("*/manifest.toml")}
     assert "beijing_pm" in vendored and "tank" not in vendored
     assert datasets.available() == sorted({*vendored, "tank"})
     ds = datasets.load("tank")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 
 from harness import datasets
 from harness.datasets import (
+    REPO_DATASETS,
     ClassificationTask,
     DataFormatError,
     DatasetKindError,
@@ -22,21 +22,13 @@ from harness.datasets import (
     WindowError,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-FOLDER = REPO / "datasets" / "basic_motions"
+FOLDER = REPO_DATASETS / "basic_motions"
 FILES = {"train": FOLDER / "BasicMotions_TRAIN.ts", "test": FOLDER / "BasicMotions_TEST.ts"}
 
 
-@pytest.fixture(autouse=True)
-def _no_user_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
-
-
 @pytest.fixture(scope="module")
-def ds() -> Iterator[datasets.CaseDataset]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(datasets.ENV_VAR, raising=False)
-        yield datasets.load_cases("basic_motions")
+def ds(vendored) -> datasets.CaseDataset:
+    return vendored("basic_motions")
 
 
 def _raw_cases(path: Path) -> tuple[list[str], list[str]]:

@@ -8,31 +8,21 @@ import datetime
 import hashlib
 import itertools
 import tomllib
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from harness import datasets
-from harness.datasets import ForecastTask
+from harness.datasets import REPO_DATASETS, ForecastTask
 
-REPO = Path(__file__).resolve().parents[2]
-FOLDER = REPO / "datasets" / "electricity_hourly"
+FOLDER = REPO_DATASETS / "electricity_hourly"
 CSV = FOLDER / "hourly_electricity.csv"
 
 
-@pytest.fixture(autouse=True)
-def _no_user_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
-
-
 @pytest.fixture(scope="module")
-def ds() -> Iterator[datasets.Dataset]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(datasets.ENV_VAR, raising=False)
-        yield datasets.load("electricity_hourly")
+def ds(vendored) -> datasets.Dataset:
+    return vendored("electricity_hourly")
 
 
 @pytest.fixture(scope="module")

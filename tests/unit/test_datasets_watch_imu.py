@@ -6,30 +6,29 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness import datasets
-from harness.datasets import DataFormatError, DatasetKindError, ManifestError, NoveltyTask, TaskError, WindowError
+from harness.datasets import (
+    REPO_DATASETS,
+    DataFormatError,
+    DatasetKindError,
+    ManifestError,
+    NoveltyTask,
+    TaskError,
+    WindowError,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-FOLDER = REPO / "datasets" / "watch_imu"
+FOLDER = REPO_DATASETS / "watch_imu"
 NPZ = FOLDER / "watch_dataset.npz"
 
 
-@pytest.fixture(autouse=True)
-def _no_user_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
-
-
 @pytest.fixture(scope="module")
-def ds() -> Iterator[datasets.RecordingDataset]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(datasets.ENV_VAR, raising=False)
-        yield datasets.load_recordings("watch_imu")
+def ds(vendored) -> datasets.RecordingDataset:
+    return vendored("watch_imu")
 
 
 @pytest.fixture(scope="module")

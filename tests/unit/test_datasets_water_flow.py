@@ -9,7 +9,6 @@ import hashlib
 import itertools
 import shutil
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,25 +16,17 @@ import pandas as pd
 import pytest
 
 from harness import datasets
-from harness.datasets import AnomalyTask, ForecastTask, ManifestError
+from harness.datasets import REPO_DATASETS, AnomalyTask, ForecastTask, ManifestError
 
-REPO = Path(__file__).resolve().parents[2]
-FOLDER = REPO / "datasets" / "water_flow"
+FOLDER = REPO_DATASETS / "water_flow"
 CSV = FOLDER / "water-flow.csv"
 FLOW = "Water flow [l/s]"
 HOUR = datetime.timedelta(hours=1)
 
 
-@pytest.fixture(autouse=True)
-def _no_user_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
-
-
 @pytest.fixture(scope="module")
-def ds() -> Iterator[datasets.Dataset]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(datasets.ENV_VAR, raising=False)
-        yield datasets.load("water_flow")
+def ds(vendored) -> datasets.Dataset:
+    return vendored("water_flow")
 
 
 @pytest.fixture(scope="module")
