@@ -1,4 +1,5 @@
-"""Client(link): speaks the wire protocol to one board over any pyserial port.
+"""Client(link): speaks the wire protocol to one board over any pyserial port. What each payload holds is
+harness/proto/messages.py; its dataclasses are re-exported here, where callers have always found them.
 
 Requests carry sequence numbers; several may be in flight (a window) so the link stays busy while the device
 works. A request is sent again when its answer is late or the device NAKs it; the device answers a repeated
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import struct
 import time
 import zlib
 from collections.abc import Iterable
@@ -20,7 +20,23 @@ import numpy as np
 import serial
 
 from harness.link import LinkError
-from harness.proto import wire
+from harness.proto import messages, wire
+from harness.proto.messages import (
+    TENSORS,
+    EsnFeedResult,
+    EsnFitResult,
+    EsnInfo,
+    EsnScoreResult,
+    EsnThreshold,
+    Hello,
+    InferResult,
+    ModelInfo,
+    Stats,
+    StepResult,
+    TrainConfig,
+    TrainInfo,
+    esn_config_payload,
+)
 from harness.proto.wire import Status
 
 if TYPE_CHECKING:
@@ -46,284 +62,6 @@ class LinkTimeout(LinkError):
 
 class BuildMismatch(RuntimeError):
     """The firmware answering is not the image the harness built and flashed."""
-
-
-@dataclass(frozen=True)
-class Hello:
-    proto_version: int
-    fw_version: str
-    capabilities: int
-    counter_hz: int
-    counter_kind: int
-    max_payload: int
-    ram_bytes: int
-    flash_bytes: int
-    arena_bytes: int
-    rx_buffer_bytes: int
-    build_id: int
-    board: str
-    cpu: str
-    fw_name: str
-
-    @classmethod
-    def parse(cls, payload: bytes) -> Hello:
-        if len(payload) < wire.HIL_HELLO_FIXED_SIZE:
-            raise LinkError(f"HELLO answer has {len(payload)} bytes, expected at least {wire.HIL_HELLO_FIXED_SIZE}")
-        (proto, major, minor, patch, caps, hz, kind, _pad, max_payload, ram, flash, arena, rxbuf, build_id) = (
-            struct.unpack_from("<BBBBIIBBHIIIIQ", payload)
-        )
-        strings: list[str] = []
-        pos = wire.HIL_HELLO_FIXED_SIZE
-        for _ in range(3):
-            if pos >= len(payload):
-                raise LinkError("HELLO answer ends before its board/cpu/firmware strings")
-            n = payload[pos]
-            strings.append(payload[pos + 1 : pos + 1 + n].decode("ascii", errors="replace"))
-            pos += 1 + n
-        version = f"{major}.{minor}.{patch}"
-        return cls(proto, version, caps, hz, kind, max_payload, ram, flash, arena, rxbuf, build_id, *strings)
-
-    @property
-    def capability_names(self) -> set[str]:
-        return {name for name, bit in wire.CAPABILITY_NAMES.items() if self.capabilities & bit}
-
-    @property
-    def counter_unit(self) -> str:
-        return {
-            wire.HIL_COUNTER_WALL_NS: "ns",
-            wire.HIL_COUNTER_CPU_CYCLES: "cycles",
-            wire.HIL_COUNTER_INSTRUCTIONS: "instructions",
-        }.get(self.counter_kind, "ticks")
-
-    def ticks_to_counter_unit(self, ticks: int) -> float:
-        """The one conversion from device ticks to what they measure (ns, cycles or QEMU instructions)."""
-        if self.counter_kind in (wire.HIL_COUNTER_WALL_NS, wire.HIL_COUNTER_INSTRUCTIONS):
-            # both count virtual or real nanoseconds scaled by counter_hz; 1 GHz means one tick per unit
-            return ticks if self.counter_hz == 1_000_000_000 else ticks * 1e9 / self.counter_hz
-        return float(ticks)
-
-    def ticks_to_seconds(self, ticks: int) -> float:
-        return ticks / self.counter_hz
-
-
-@dataclass(frozen=True)
-class Stats:
-    arena_bytes: int
-    arena_used: int
-    arena_high_water: int
-    stack_bytes: int
-    stack_high_water: int
-    frames_rx: int
-    frames_tx: int
-    crc_errors: int
-    duplicates: int
-    last_ticks: int
-
-    @classmethod
-    def parse(cls, payload: bytes) -> Stats:
-        if len(payload) != wire.HIL_STATS_SIZE:
-            raise LinkError(f"STATS answer has {len(payload)} bytes, expected {wire.HIL_STATS_SIZE}")
-        return cls(*struct.unpack("<9IQ", payload))
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    model_bytes: int
-    scratch_bytes: int
-    arena_used: int
-    input_size: int
-    output_size: int
-    kind: int
-    n_layers: int
-
-    @classmethod
-    def parse(cls, payload: bytes) -> ModelInfo:
-        if len(payload) != wire.HIL_MODEL_INFO_SIZE:
-            raise LinkError(f"model info has {len(payload)} bytes, expected {wire.HIL_MODEL_INFO_SIZE}")
-        model_bytes, scratch, used, inp, out, kind, layers, _ = struct.unpack("<IIIHHBBH", payload)
-        return cls(model_bytes, scratch, used, inp, out, kind, layers)
-
-    @property
-    def model_kind(self) -> wire.ModelKind:
-        """What INFER carries for this model: element type on the wire, sequence or one vector."""
-        try:
-            return wire.MODEL_KINDS[self.kind]
-        except KeyError:
-            raise LinkError(
-                f"the device bound a model of kind 0x{self.kind:02x}, which this harness does not know "
-                "(harness/proto/wire.py MODEL_KINDS): update the harness to the firmware's hil_proto.h"
-            ) from None
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(self.model_kind.dtype)
-
-
-@dataclass(frozen=True)
-class InferResult:
-    outputs: np.ndarray  # [output_size] or [steps, output_size]; float32, or int8/int16 for integer kinds
-    ticks: int
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What TRAIN_CONFIG carries; the semantics are PyTorch's (harness.models.lstm_train mirrors them)."""
-
-    optimizer: str = "adam"  # "sgd" or "adam"
-    loss: str = "mse"  # "mse" or "ce"
-    steps: int = 24  # sequence length
-    max_batch: int = 1
-    lr: float = 1e-3
-    momentum: float = 0.0  # SGD
-    beta1: float = 0.9  # Adam
-    beta2: float = 0.999
-    eps: float = 1e-8
-    clip: float = 0.0  # max gradient norm; <= 0: no clipping
-
-    def payload(self, *, query: bool = False) -> bytes:
-        opt = {"sgd": wire.HIL_OPT_SGD, "adam": wire.HIL_OPT_ADAM}[self.optimizer]
-        loss = {"mse": wire.HIL_LOSS_MSE, "ce": wire.HIL_LOSS_CE}[self.loss]
-        b1 = self.momentum if self.optimizer == "sgd" else self.beta1
-        flags = wire.HIL_TRAIN_QUERY if query else 0
-        return struct.pack("<BBHHBB5f", opt, loss, self.steps, self.max_batch, flags, 0, self.lr, b1, self.beta2,
-                           self.eps, self.clip)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class TrainInfo:
-    needed_bytes: int
-    free_bytes: int
-    n_params: int
-    scratch_bytes: int
-    state_bytes: int
-
-    @classmethod
-    def parse(cls, payload: bytes) -> TrainInfo:
-        if len(payload) != wire.HIL_TRAIN_INFO_SIZE:
-            raise LinkError(f"train info has {len(payload)} bytes, expected {wire.HIL_TRAIN_INFO_SIZE}")
-        return cls(*struct.unpack("<5I", payload))
-
-    @property
-    def fits(self) -> bool:
-        return self.needed_bytes <= self.free_bytes
-
-
-@dataclass(frozen=True)
-class StepResult:
-    loss: float
-    grad_norm: float  # before clipping; 0 for evaluate()
-    ticks: int
-    steps_done: int
-
-    @classmethod
-    def parse(cls, payload: bytes) -> StepResult:
-        if len(payload) != wire.HIL_TRAIN_STEP_SIZE:
-            raise LinkError(f"train step answer has {len(payload)} bytes, expected {wire.HIL_TRAIN_STEP_SIZE}")
-        loss, norm, ticks, done = struct.unpack("<ffQI", payload)
-        return cls(loss, norm, ticks, done)
-
-
-# ---- Echo State Network (ESN_* opcodes; docs/protocol.md "Echo State Network") ----------------------------------
-
-
-def esn_config_payload(cfg: EsnConfig, *, window: int, max_windows: int, query: bool = False) -> bytes:
-    """ESN_CONFIG's request: ``cfg`` (harness.models.esn.EsnConfig, the mirror of hil_esn_config_t) plus the runtime's
-    window (samples per scored window) and max_windows (calibration MSEs the device keeps for the threshold)."""
-    flags = wire.HIL_ESN_CONFIG_QUERY if query else 0
-    return struct.pack(
-        "<BBBBHHHHIIII6f", flags, int(cfg.feedback), int(cfg.readout_input), 0, cfg.n_inputs, cfg.n_reservoir,
-        cfg.n_outputs, cfg.power_iterations, cfg.seed, cfg.washout, window, max_windows, cfg.density,
-        cfg.spectral_radius, cfg.input_scale, cfg.leak_rate, cfg.ridge, cfg.feedback_scale,
-    )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class EsnInfo:
-    """ESN_CONFIG's answer: arena bytes the configuration needs (by region) and has; the reservoir's estimate."""
-
-    needed_bytes: int
-    free_bytes: int  # the whole arena: ESN_CONFIG drops any LSTM model
-    weights_bytes: int
-    state_bytes: int
-    normal_bytes: int  # A and B: independent of the number of training samples
-    calib_bytes: int  # max_windows calibration MSEs
-    n_features: int  # D
-    rho_estimate: float  # power-iteration spectral radius of W_res before scaling; 0 for a query
-    ticks: int  # drawing the reservoir and the power iteration
-
-    @classmethod
-    def parse(cls, payload: bytes) -> EsnInfo:
-        if len(payload) != wire.HIL_ESN_INFO_SIZE:
-            raise LinkError(f"ESN info has {len(payload)} bytes, expected {wire.HIL_ESN_INFO_SIZE}")
-        needed, free, weights, state, normal, calib, d, _pad, rho, ticks = struct.unpack("<6IHHfQ", payload)
-        return cls(needed, free, weights, state, normal, calib, d, rho, ticks)
-
-    @property
-    def fits(self) -> bool:
-        return self.needed_bytes <= self.free_bytes
-
-
-@dataclass(frozen=True)
-class EsnFeedResult:
-    """ESN_FEED over one stream (all its chunks): counters from the last answer, ticks summed over chunks."""
-
-    samples_fitted: int  # since ESN_CONFIG, washout samples excluded
-    position: int  # samples of the stream so far
-    ticks: int
-    update_ticks: int  # the state updates alone
-    chunks: int
-
-
-@dataclass(frozen=True)
-class EsnFitResult:
-    samples_fitted: int
-    n_features: int
-    n_outputs: int
-    ticks: int
-
-
-@dataclass(frozen=True)
-class EsnScoreResult:
-    """ESN_SCORE over one stream: every completed window's MSE and flag, in order."""
-
-    mse: np.ndarray  # float32 [windows]
-    flags: np.ndarray  # bool [windows]; all False while calibrating or before ESN_THRESHOLD
-    position: int
-    windows_scored: int  # device counters since ESN_FIT (calibration windows not counted)
-    windows_flagged: int
-    ticks: int
-    update_ticks: int
-    chunks: int
-
-
-@dataclass(frozen=True)
-class EsnThreshold:
-    threshold: float  # median + std, rounded to float32
-    median: float
-    std: float
-    n_windows: int
-    ticks: int
-
-    @classmethod
-    def parse(cls, payload: bytes) -> EsnThreshold:
-        if len(payload) != wire.HIL_ESN_THRESHOLD_SIZE:
-            raise LinkError(f"ESN threshold answer has {len(payload)} bytes, expected {wire.HIL_ESN_THRESHOLD_SIZE}")
-        return cls(*struct.unpack("<fffIQ", payload))
-
-
-TENSORS = {
-    "params": wire.HIL_TENSOR_PARAMS,
-    "grads": wire.HIL_TENSOR_GRADS,
-    "opt_m": wire.HIL_TENSOR_OPT_M,
-    "opt_v": wire.HIL_TENSOR_OPT_V,
-    "esn_w_in": wire.HIL_TENSOR_ESN_W_IN,
-    "esn_w_res": wire.HIL_TENSOR_ESN_W_RES,
-    "esn_w_back": wire.HIL_TENSOR_ESN_W_BACK,
-    "esn_w_out": wire.HIL_TENSOR_ESN_W_OUT,
-    "esn_state": wire.HIL_TENSOR_ESN_STATE,
-    "esn_threshold": wire.HIL_TENSOR_ESN_THRESHOLD,
-    "esn_a": wire.HIL_TENSOR_ESN_A,
-}
 
 
 @dataclass
@@ -452,9 +190,11 @@ class Client:
             return
         del pending[h.seq]
         if h.is_error:
+            # Read leniently: an error answer cut short still says what it can (code -1: none arrived).
             code = frame.payload[0] if frame.payload else -1
             n = frame.payload[1] if len(frame.payload) > 1 else 0
-            reason = frame.payload[2 : 2 + n].decode("ascii", errors="replace")
+            start = messages.ERROR.struct.size
+            reason = frame.payload[start : start + n].decode("ascii", errors="replace")
             raise DeviceError(h.opcode, code, reason)
         answers[h.seq] = frame
 
@@ -536,15 +276,19 @@ class Client:
         return Stats.parse(self.request(wire.HIL_OP_STATS))
 
     def reset(self, *, reboot: bool = False) -> None:
-        self.request(wire.HIL_OP_RESET, bytes([wire.HIL_RESET_REBOOT if reboot else wire.HIL_RESET_SOFT]))
+        self.request(
+            wire.HIL_OP_RESET, messages.RESET.pack(mode=wire.HIL_RESET_REBOOT if reboot else wire.HIL_RESET_SOFT)
+        )
         if not reboot:
             self.model = None  # a reboot may leave an arena model for MODEL_RECOVER; a soft reset drops it
 
     def _stream(self, begin_op: int, chunk_op: int, data: bytes) -> None:
         chunk = self.max_payload - 4
-        requests = [(begin_op, struct.pack("<I", len(data)))]
+        requests = [(begin_op, messages.BEGIN.pack(total_bytes=len(data)))]
         self.transact(requests, window=1)
-        chunks = [(chunk_op, struct.pack("<I", off) + data[off : off + chunk]) for off in range(0, len(data), chunk)]
+        chunks = [
+            (chunk_op, messages.CHUNK.pack(offset=off) + data[off : off + chunk]) for off in range(0, len(data), chunk)
+        ]
         self.transact(chunks)
 
     def _bound(self, payload: bytes) -> ModelInfo:
@@ -557,7 +301,7 @@ class Client:
         (the device checks its CRC and binds it by the kind in its header)."""
         self.model = None
         self._stream(wire.HIL_OP_MODEL_BEGIN, wire.HIL_OP_MODEL_CHUNK, blob)
-        return self._bound(self.request(wire.HIL_OP_MODEL_COMMIT, struct.pack("<I", zlib.crc32(blob))))
+        return self._bound(self.request(wire.HIL_OP_MODEL_COMMIT, messages.COMMIT.pack(crc32=zlib.crc32(blob))))
 
     def use_builtin_model(self) -> ModelInfo:
         self.model = None
@@ -604,7 +348,7 @@ class Client:
         steps = x.shape[0]
         data = x.tobytes()
         flags = wire.HIL_INFER_ALL_STEPS if all_steps else 0
-        head = struct.pack("<HBB", steps, flags, 0)
+        head = messages.INFER_REQUEST.pack(steps=steps, infer_flags=flags)
         if len(head) + len(data) <= self.max_payload:
             payload = head + data
         else:
@@ -628,7 +372,7 @@ class Client:
             x2 = x[np.newaxis] if vector else x
             if x2.ndim != 2:
                 raise ValueError(f"infer_many takes [steps, input_size] or [input_size] inputs, got shape {x.shape}")
-            payload = struct.pack("<HBB", x2.shape[0], flags, 0) + x2.tobytes()
+            payload = messages.INFER_REQUEST.pack(steps=x2.shape[0], infer_flags=flags) + x2.tobytes()
             if len(payload) > self.max_payload:
                 raise ValueError(
                     f"an input of {len(payload)} B does not fit one {self.max_payload} B frame; infer() stages it"
@@ -649,7 +393,7 @@ class Client:
             raise ValueError(f"a batch is shaped [batch, steps, input_size], got {x.shape}")
         t = np.ascontiguousarray(np.asarray(target, dtype="<f4").reshape(x.shape[0], -1))
         data = x.tobytes() + t.tobytes()
-        head = struct.pack("<HBB", x.shape[0], 0, 0)
+        head = messages.TRAIN_BATCH.pack(batch=x.shape[0])
         if len(head) + len(data) <= self.max_payload:
             payload = head + data
         else:
@@ -671,7 +415,9 @@ class Client:
         parts = []
         for off in range(offset, offset + count, per):
             n = min(per, offset + count - off)
-            answer = self.request(wire.HIL_OP_TENSOR_READ, struct.pack("<BBHII", TENSORS[name], 0, 0, off, n))
+            answer = self.request(
+                wire.HIL_OP_TENSOR_READ, messages.TENSOR_READ.pack(tensor=TENSORS[name], offset=off, count=n)
+            )
             parts.append(np.frombuffer(answer, dtype="<f4"))
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
 
@@ -680,7 +426,10 @@ class Client:
         per = (self.max_payload - wire.HIL_TENSOR_REQ_SIZE) // 4
         tensor = TENSORS[name]
         requests = [
-            (wire.HIL_OP_TENSOR_WRITE, struct.pack("<BBHI", tensor, 0, 0, offset + i) + data[i : i + per].tobytes())
+            (
+                wire.HIL_OP_TENSOR_WRITE,
+                messages.TENSOR_WRITE.pack(tensor=tensor, offset=offset + i) + data[i : i + per].tobytes(),
+            )
             for i in range(0, data.size, per)
         ]
         self.transact(requests)
@@ -721,7 +470,7 @@ class Client:
             n = min(per, u.shape[0] - off)
             f = flags | (wire.HIL_ESN_STREAM_BEGIN if begin and off == 0 else 0)
             data = u[off : off + n].tobytes() + (b"" if y is None else y[off : off + n].tobytes())
-            requests.append((opcode, struct.pack("<BBHI", f, 0, n, start + off) + data))
+            requests.append((opcode, messages.ESN_STREAM.pack(flags=f, n=n, position=start + off) + data))
         return requests
 
     def esn_feed(
@@ -733,20 +482,15 @@ class Client:
         learning from a shuffled stream; in_flight=1 also keeps the device's counter free of receive interrupts."""
         requests = self._esn_chunks(wire.HIL_OP_ESN_FEED, u, y, begin, 0, 0)
         answers = [f.payload for f in self.transact(requests, timeout=60.0, window=in_flight)]
-        for a in answers:
-            if len(a) != wire.HIL_ESN_FEED_SIZE:
-                raise LinkError(f"ESN_FEED answer has {len(a)} bytes, expected {wire.HIL_ESN_FEED_SIZE}")
-        parts = [struct.unpack("<IIQQ", a) for a in answers]
-        self._esn_position = parts[-1][1]
-        return EsnFeedResult(parts[-1][0], parts[-1][1], sum(p[2] for p in parts), sum(p[3] for p in parts),
-                             len(parts))  # fmt: skip
+        parts = [messages.ESN_FEED.unpack(a) for a in answers]
+        self._esn_position = parts[-1]["position"]
+        return EsnFeedResult(parts[-1]["samples_fitted"], parts[-1]["position"], sum(p["ticks"] for p in parts),
+                             sum(p["update_ticks"] for p in parts), len(parts))  # fmt: skip
 
     def esn_fit(self) -> EsnFitResult:
         """Solve (A + ridge I) W_out^T = B on the device (Cholesky in place)."""
         answer = self.request(wire.HIL_OP_ESN_FIT, timeout=120.0)
-        if len(answer) != wire.HIL_ESN_FIT_SIZE:
-            raise LinkError(f"ESN_FIT answer has {len(answer)} bytes, expected {wire.HIL_ESN_FIT_SIZE}")
-        return EsnFitResult(*struct.unpack("<IHHQ", answer))
+        return EsnFitResult(**messages.ESN_FIT.unpack(answer))
 
     def esn_score(
         self,
@@ -767,12 +511,13 @@ class Client:
         head = wire.HIL_ESN_SCORE_HEADER_SIZE
         for frame in self.transact(requests, timeout=60.0, window=in_flight):
             a = frame.payload
-            position, count, _pad, scored, flagged, ticks, update_ticks = struct.unpack_from("<IHHIIQQ", a)
+            h = messages.ESN_SCORE.unpack(a, exact=False)
+            count = h["n_windows"]
             if len(a) != head + 5 * count:
                 raise LinkError(f"ESN_SCORE answer has {len(a)} bytes, its header announces {count} windows")
             mse.append(np.frombuffer(a, dtype="<f4", count=count, offset=head))
             flag.append(np.frombuffer(a, dtype=np.uint8, count=count, offset=head + 4 * count).astype(bool))
-            parts.append((position, scored, flagged, ticks, update_ticks))
+            parts.append((h["position"], h["windows_scored"], h["windows_flagged"], h["ticks"], h["update_ticks"]))
         self._esn_position = parts[-1][0]
         return EsnScoreResult(
             mse=np.concatenate(mse).astype(np.float32),
@@ -791,9 +536,8 @@ class Client:
 
     @staticmethod
     def _parse_infer(answer: bytes, all_steps: bool, dtype: str = "<f4") -> InferResult:
-        if len(answer) < wire.HIL_INFER_HEADER_SIZE:
-            raise LinkError(f"INFER answer has {len(answer)} bytes, shorter than its 12-byte header")
-        ticks, steps_out, out_size = struct.unpack_from("<QHH", answer)
+        h = messages.INFER_ANSWER.unpack(answer, exact=False)
+        ticks, steps_out, out_size = h["ticks"], h["steps_out"], h["output_size"]
         elem = np.dtype(dtype)
         body = len(answer) - wire.HIL_INFER_HEADER_SIZE
         if body != steps_out * out_size * elem.itemsize:
