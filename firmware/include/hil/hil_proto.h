@@ -1,4 +1,5 @@
-/* Wire protocol between the harness and the firmware. docs/protocol.md is the prose; this file is the truth.
+/* Wire protocol between the harness and the firmware: its numbers. docs/protocol.md holds the prose and the payload
+ * layouts.
  *
  * Frame on the wire:  COBS( header | payload | crc32 ) 0x00
  *   header  8 bytes, little-endian: version u8, opcode u8, flags u8, reserved u8 (0), seq u16, length u16
@@ -106,66 +107,9 @@
 
 /* model blobs (MODEL_BEGIN/CHUNK/COMMIT, MODEL_BUILTIN): format, header and kinds HIL_MODEL_* are in hil_model.h */
 
-/* Payload layouts (packed, little-endian); sizes are fixed so both sides can assert them.
- *
- * HELLO answer (HIL_HELLO_FIXED_SIZE bytes, then three strings each u8 length + ASCII: board, cpu, firmware name)
- *   u8  proto_version, fw_major, fw_minor, fw_patch
- *   u32 capabilities
- *   u32 counter_hz
- *   u8  counter_kind, u8 0, u16 max_payload
- *   u32 ram_bytes, flash_bytes, arena_bytes, rx_buffer_bytes
- *   u64 build_id
- *
- * STATS answer (HIL_STATS_SIZE bytes)
- *   u32 arena_bytes, arena_used, arena_high_water, stack_bytes, stack_high_water (0 when not measured)
- *   u32 frames_rx, frames_tx, crc_errors, duplicates
- *   u64 last_ticks (device counter over the last INFER)
- *
- * model info answer to MODEL_COMMIT / MODEL_BUILTIN (HIL_MODEL_INFO_SIZE bytes)
- *   u32 model_bytes, scratch_bytes, arena_used
- *   u16 input_size, output_size
- *   u8  kind, u8 n_layers, u16 0
- *
- * INFER request: u16 steps, u8 infer_flags, u8 0, then inputs[steps][input_size] inline (or none: the staged input)
- * INFER answer: u64 ticks, u16 steps_out, u16 output_size, outputs[steps_out * output_size]
- *   values in the loaded kind's element type, both ways: f32 (F32 kinds), i8 (S8), i16 (S16, Q15); MLP kinds take
- *   steps = 1. The host knows the type from the kind in the model info answer.
- *
- * TRAIN_CONFIG request (HIL_TRAIN_CONFIG_SIZE bytes)
- *   u8  optimizer (HIL_OPT_*), u8 loss (HIL_LOSS_*), u16 steps (sequence length), u16 max_batch, u8 flags, u8 0
- *   f32 lr, f32 momentum (SGD) or beta1 (Adam), f32 beta2, f32 eps, f32 clip (max gradient norm, <= 0: none)
- * train info answer (HIL_TRAIN_INFO_SIZE bytes): what the configuration needs, whether or not it was reserved
- *   u32 needed_bytes (gradient + optimizer state + backward scratch), u32 free_bytes (arena above the model),
- *   u32 n_params, u32 scratch_bytes, u32 state_bytes (gradient + optimizer state)
- * TRAIN_STEP / EVAL data, inline or staged with INPUT_BEGIN/CHUNK: f32 inputs[batch][steps][input_size] then
- *   f32 targets[batch][output_size] (MSE) or [batch][1] (CE, class index as float)
- * train step answer (HIL_TRAIN_STEP_SIZE bytes)
- *   f32 loss (mean over the batch), f32 grad_norm (before clipping; 0 for EVAL), u64 ticks, u32 steps_done
- *
- * ESN_CONFIG request (HIL_ESN_CONFIG_SIZE bytes); the fields of hil_esn_config_t (hil_esn.h) plus the runtime's
- *   u8  flags (HIL_ESN_CONFIG_QUERY), u8 feedback, u8 readout_input, u8 0
- *   u16 n_inputs K, n_reservoir N, n_outputs O, power_iterations
- *   u32 seed, washout (samples per stream run but neither fitted nor scored), window (samples per scored window),
- *       max_windows (calibration MSEs kept for ESN_THRESHOLD)
- *   f32 density, spectral_radius, input_scale, leak_rate, ridge, feedback_scale
- * esn info answer (HIL_ESN_INFO_SIZE bytes): what the configuration needs, whether or not it was built
- *   u32 needed_bytes, free_bytes (the whole arena: ESN_CONFIG drops everything else), weights_bytes, state_bytes,
- *       normal_bytes (A + B), calib_bytes (4 * max_windows)
- *   u16 n_features D, u16 0, f32 rho_estimate (before scaling; 0 for a query), u64 ticks (draw + power iteration)
- * ESN_FEED / ESN_SCORE request: u8 flags (HIL_ESN_STREAM_*), u8 0, u16 n, u32 position (the stream's sample index
- *   of the first sample: chunks of a stream go in order), f32 u[n][K], then f32 y[n][O] with STREAM_TARGETS
- * esn feed answer (HIL_ESN_FEED_SIZE bytes)
- *   u32 samples_fitted (since ESN_CONFIG), u32 position (after this chunk), u64 ticks, u64 update_ticks (the state
- *   updates alone)
- * esn fit answer (HIL_ESN_FIT_SIZE bytes): u32 samples_fitted, u16 D, u16 O, u64 ticks
- * esn score answer: HIL_ESN_SCORE_HEADER_SIZE bytes
- *   u32 position, u16 n_windows (completed by this chunk), u16 0, u32 windows_scored, u32 windows_flagged (both
- *   since ESN_FIT, calibration windows not counted), u64 ticks, u64 update_ticks
- *   then f32 mse[n_windows], u8 flag[n_windows] (1: mse > threshold; always 0 when calibrating)
- * esn threshold answer (HIL_ESN_THRESHOLD_SIZE bytes): f32 threshold, f32 median, f32 std (population), u32 n_windows,
- *   u64 ticks
- *
- * error payload: u8 code (hil_status_t), u8 reason_len, reason ASCII (no terminator)
+/* Payload layouts (packed, little-endian) are written once, as one table per payload in docs/protocol.md;
+ * harness/proto/messages.py packs them and tests/unit/test_protocol_doc.py checks that the two agree field by field
+ * and that each fixed size below is what its table adds up to. Sizes are fixed so both sides can assert them.
  */
 #define HIL_HELLO_FIXED_SIZE 40
 #define HIL_STATS_SIZE 44
