@@ -1,0 +1,239 @@
+"""harness.proto.client.Client against a small device stand-in on the far end of a real pty: the HELLO it parses,
+requests in flight, device errors, NAKs and lost answers retransmitted, a repeated request answered from the stored
+answer, truncated answers, and a device that stops answering.
+
+The stand-in speaks the framing of harness.proto.wire and the layouts of harness.proto.messages; what it answers is
+scripted per test (``Script``). The real device is tested by tests/hil on every board; this pins the client's side.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import tty
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import serial
+
+from harness.link import LinkError
+from harness.proto import messages, wire
+from harness.proto.client import BuildMismatch, Client, DeviceError, LinkTimeout
+from harness.proto.wire import Status
+
+BUILD_ID = 0x1234_5678_9ABC_DEF0
+Answer = tuple[int, bytes]  # (flags, payload)
+
+
+def hello_payload(build_id: int = BUILD_ID, proto: int = wire.HIL_PROTO_VERSION) -> bytes:
+    fixed = messages.HELLO.pack(
+        proto_version=proto, fw_major=0, fw_minor=1, fw_patch=2, capabilities=wire.CAPABILITY_NAMES["lstm_f32"],
+        counter_hz=1_000_000_000, counter_kind=wire.HIL_COUNTER_INSTRUCTIONS, max_payload=256, ram_bytes=98304,
+        flash_bytes=524288, arena_bytes=81920, rx_buffer_bytes=4096, build_id=build_id,
+    )  # fmt: skip
+    return fixed + b"".join(bytes([len(s)]) + s for s in (b"standin", b"cortex-m4f", b"hil-fw"))
+
+
+def error_payload(status: Status, reason: str) -> bytes:
+    return messages.ERROR.pack(code=int(status), reason_len=len(reason)) + reason.encode()
+
+
+@dataclass
+class Script:
+    """How the stand-in answers: ``handlers[opcode](payload) -> (flags, payload) | None`` (None: stay silent),
+    ``drop``/``nak``/``corrupt``: how many first attempts of an opcode to lose, NAK or send with a bad CRC."""
+
+    handlers: dict[int, Callable[[bytes], Answer | None]] = field(default_factory=dict)
+    drop: dict[int, int] = field(default_factory=dict)
+    nak: dict[int, int] = field(default_factory=dict)
+    corrupt: dict[int, int] = field(default_factory=dict)
+    executed: list[tuple[int, int]] = field(default_factory=list)  # (opcode, seq) of requests it ran
+    received: list[tuple[int, int]] = field(default_factory=list)  # every request frame, repeats included
+
+
+class DeviceStandin(threading.Thread):
+    """Reads frames from the pty master and answers them as the firmware would: a repeated seq is answered from the
+    stored answer (never executed twice), a NAK is sent instead of executing when the script asks for one."""
+
+    def __init__(self, fd: int, script: Script) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.script = fd, script
+        self.reader = wire.FrameReader()
+        self.stored: tuple[int, bytes] | None = None  # (seq, encoded answer)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:
+                return
+            for chunk in self.reader.feed(data):
+                self.answer(wire.decode_frame(chunk))
+
+    def _count(self, table: dict[int, int], opcode: int) -> bool:
+        if table.get(opcode, 0) > 0:
+            table[opcode] -= 1
+            return True
+        return False
+
+    def answer(self, frame: wire.Frame) -> None:
+        h, s = frame.header, self.script
+        s.received.append((h.opcode, h.seq))
+        if self._count(s.nak, h.opcode):
+            flags = wire.HIL_FLAG_RESPONSE | wire.HIL_FLAG_ERROR | wire.HIL_FLAG_NAK
+            os.write(self.fd, wire.encode_frame(h.opcode, h.seq, error_payload(Status.HIL_ERR_BAD_CRC, "crc"), flags))
+            return
+        if self.stored is not None and self.stored[0] == h.seq and h.opcode != wire.HIL_OP_HELLO:
+            os.write(self.fd, self.stored[1])
+            return
+        handler = s.handlers.get(h.opcode)
+        if handler is None:
+            return
+        result = handler(frame.payload)
+        s.executed.append((h.opcode, h.seq))
+        if result is None:
+            return
+        flags, payload = result
+        encoded = wire.encode_frame(h.opcode, h.seq, payload, wire.HIL_FLAG_RESPONSE | flags)
+        self.stored = (h.seq, encoded)  # stored whether or not it reaches the host, as the firmware does
+        if self._count(s.drop, h.opcode):
+            return
+        if self._count(s.corrupt, h.opcode):
+            encoded = encoded[:3] + bytes([encoded[3] ^ 0x10 or 1]) + encoded[4:]
+        os.write(self.fd, encoded)
+
+
+@pytest.fixture
+def device() -> Iterator[Callable[[Script], Client]]:
+    """``device(script)``: a Client on the slave end of a fresh pty whose master a DeviceStandin serves."""
+    started: list[tuple[DeviceStandin, serial.SerialBase, int]] = []
+
+    def connect(script: Script) -> Client:
+        master, slave = os.openpty()
+        tty.setraw(master)
+        port = serial.serial_for_url(os.ttyname(slave), timeout=0.02)
+        os.close(slave)
+        standin = DeviceStandin(master, script)
+        standin.start()
+        started.append((standin, port, master))
+        return Client(port, timeout=0.3, attempts=3)
+
+    yield connect
+    for standin, port, master in started:
+        standin.stop.set()
+        port.close()
+        os.close(master)
+        standin.join(timeout=2)
+
+
+def basic(**extra: Callable[[bytes], Answer | None]) -> Script:
+    handlers: dict[int, Callable[[bytes], Answer | None]] = {wire.HIL_OP_HELLO: lambda _: (0, hello_payload())}
+    handlers.update({getattr(wire, f"HIL_OP_{k}"): v for k, v in extra.items()})
+    return Script(handlers)
+
+
+def stats_payload(duplicates: int = 0) -> bytes:
+    return messages.STATS.pack(
+        arena_bytes=81920, arena_used=100, arena_high_water=200, stack_bytes=4096, stack_high_water=620,
+        frames_rx=3, frames_tx=3, crc_errors=0, duplicates=duplicates, last_ticks=12345,
+    )  # fmt: skip
+
+
+def test_hello_is_parsed_field_by_field(device) -> None:
+    client = device(basic())
+    hello = client.hello(expect_build_id=BUILD_ID)
+    assert (hello.board, hello.cpu, hello.fw_name, hello.fw_version) == ("standin", "cortex-m4f", "hil-fw", "0.1.2")
+    assert (hello.max_payload, hello.arena_bytes, hello.build_id) == (256, 81920, BUILD_ID)
+    assert hello.capability_names == {"lstm_f32"}
+    assert hello.counter_unit == "instructions" and hello.ticks_to_counter_unit(500) == 500
+    assert client.max_payload == 256
+
+
+def test_another_build_or_protocol_is_refused_with_what_to_check(device) -> None:
+    with pytest.raises(BuildMismatch, match="another image"):
+        device(basic()).hello(expect_build_id=BUILD_ID + 1)
+    script = basic()
+    script.handlers[wire.HIL_OP_HELLO] = lambda _: (0, hello_payload(proto=wire.HIL_PROTO_VERSION + 1))
+    with pytest.raises(LinkError, match="rebuild the firmware"):
+        device(script).hello()
+
+
+def test_a_device_error_carries_its_status_and_reason(device) -> None:
+    client = device(basic(STATS=lambda _: (wire.HIL_FLAG_ERROR, error_payload(Status.HIL_ERR_BAD_REQUEST, "no"))))
+    with pytest.raises(DeviceError, match=r"device refused STATS: HIL_ERR_BAD_REQUEST \(\d+\): no") as caught:
+        client.stats()
+    assert caught.value.status is Status.HIL_ERR_BAD_REQUEST and caught.value.reason == "no"
+
+
+def test_chunks_stream_in_order_with_several_in_flight(device) -> None:
+    received: dict[int, bytes] = {}
+
+    def chunk(payload: bytes) -> Answer:
+        received[messages.CHUNK.unpack(payload, exact=False)["offset"]] = payload[4:]
+        return 0, b""
+
+    info = messages.MODEL_INFO.pack(model_bytes=1000, scratch_bytes=0, arena_used=1000, input_size=3, output_size=2,
+                                    kind=wire.HIL_MODEL_LSTM_F32, n_layers=1)  # fmt: skip
+    script = basic(MODEL_BEGIN=lambda _: (0, b""), MODEL_CHUNK=chunk, MODEL_COMMIT=lambda _: (0, info))
+    client = device(script)
+    client.hello()
+    blob = bytes(range(256)) * 4
+    assert client.load_model(blob).model_bytes == 1000
+    assert b"".join(received[k] for k in sorted(received)) == blob
+    assert len(received) > client.window, "the blob should take more chunks than the window holds"
+
+
+def test_a_lost_answer_is_asked_again_and_the_repeat_is_not_executed_twice(device) -> None:
+    script = basic(STATS=lambda _: (0, stats_payload()))
+    script.drop[wire.HIL_OP_STATS] = 1
+    client = device(script)
+    client.hello()
+    assert client.stats().last_ticks == 12345
+    stats_frames = [seq for op, seq in script.received if op == wire.HIL_OP_STATS]
+    assert len(stats_frames) == 2 and stats_frames[0] == stats_frames[1], "the retransmission keeps its seq"
+    assert [op for op, _ in script.executed].count(wire.HIL_OP_STATS) == 1, "answered from the stored answer"
+    assert client.counters.retransmits == 1
+
+
+def test_a_nak_is_retransmitted_and_a_corrupted_answer_dropped(device) -> None:
+    script = basic(STATS=lambda _: (0, stats_payload()))
+    script.nak[wire.HIL_OP_STATS] = 1
+    script.corrupt[wire.HIL_OP_STATS] = 1
+    client = device(script)
+    client.hello()
+    assert client.stats().frames_rx == 3
+    assert client.counters.naks == 1 and client.counters.bad_frames == 1 and client.counters.retransmits == 2
+
+
+def test_a_silent_device_times_out_naming_what_went_missing(device) -> None:
+    client = device(basic(STATS=lambda _: None))
+    client.hello()
+    with pytest.raises(LinkTimeout, match=r"no answer for STATS seq=\d+ after 3 attempts on .*Check that the board"):
+        client.stats()
+
+
+def test_an_answer_of_the_wrong_size_is_a_link_error_with_both_sizes(device) -> None:
+    client = device(basic(STATS=lambda _: (0, stats_payload()[:-1])))
+    client.hello()
+    with pytest.raises(LinkError, match="STATS answer has 43 bytes, expected 44"):
+        client.stats()
+
+
+def test_an_infer_answer_whose_body_disagrees_with_its_header_is_refused(device) -> None:
+    info = messages.MODEL_INFO.pack(model_bytes=100, scratch_bytes=0, arena_used=100, input_size=3, output_size=2,
+                                    kind=wire.HIL_MODEL_LSTM_F32, n_layers=1)  # fmt: skip
+    short = messages.INFER_ANSWER.pack(ticks=9, steps_out=1, output_size=2) + np.zeros(1, "<f4").tobytes()
+    good = messages.INFER_ANSWER.pack(ticks=9, steps_out=1, output_size=2) + np.array([1.5, -2], "<f4").tobytes()
+    answers = iter([short, good])
+    script = basic(MODEL_BUILTIN=lambda _: (0, info), INFER=lambda _: (0, next(answers)))
+    client = device(script)
+    client.hello()
+    client.use_builtin_model()
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(LinkError, match=r"carries 4 B of outputs, header says 1x2 float32 values"):
+        client.infer(x)
+    result = client.infer(x)
+    assert result.ticks == 9 and result.outputs.tolist() == [1.5, -2.0]
