@@ -91,3 +91,49 @@ def test_a_layer_imports_only_what_it_may(module: str) -> None:
     assert packages <= ALLOWED[module], f"{module} imports {sorted(packages - ALLOWED[module])}"
     heavy = HEAVY.get(module, set()) & loaded
     assert not heavy, f"{module} imports {sorted(heavy)}"
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """harness module -> the harness modules it imports when it is imported (top-level imports; those under
+    ``if TYPE_CHECKING:`` and inside functions run later or never, so they cannot close a cycle at import time)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    modules = {
+        ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (root / "harness").rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.parse(path.read_text()).body:
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                           for a in node.names]  # fmt: skip
+            found |= {t for t in targets if t in modules and t != name and not name.startswith(t + ".")}
+        graph[name] = found
+    return graph
+
+
+def test_no_import_cycle() -> None:
+    graph = _module_imports()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    assert len(graph) > 50, "the harness modules were not found"
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
