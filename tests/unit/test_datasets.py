@@ -6,7 +6,6 @@ import csv
 import hashlib
 import os
 import shutil
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -53,10 +52,9 @@ def _sha256(path: Path) -> str:
 # ------------------------------------------------------------------------------------------------ vendored data
 
 
-def test_vendored_file_is_the_one_datasets_md_lists() -> None:
-    manifest = tomllib.loads((BEIJING_DIR / "manifest.toml").read_text(encoding="utf-8"))
-    actual = _sha256(BEIJING_CSV)
-    assert actual == manifest["file"]["sha256"]
+def test_vendored_file_is_the_one_datasets_md_lists(vendored_sha256) -> None:
+    recorded, actual = vendored_sha256("beijing_pm")[BEIJING_CSV.name]
+    assert actual == recorded
     # DATASETS.md gives the sha256 of the shared copy as prefix…suffix.
     assert actual.startswith("4127f868") and actual.endswith("c6d27f1c")
 
@@ -134,15 +132,14 @@ def test_dataset_name_cannot_walk_out_of_the_search_path() -> None:
         datasets.load("../datasets/beijing_pm")
 
 
-def test_user_copy_shadows_vendored_and_passes_sha(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shutil.copytree(BEIJING_DIR, tmp_path / "beijing_pm")
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+def test_user_copy_shadows_vendored_and_passes_sha(user_datasets: Path) -> None:
+    shutil.copytree(BEIJING_DIR, user_datasets / "beijing_pm")
     ds = datasets.load("beijing_pm")
-    assert ds.directory == tmp_path / "beijing_pm"
+    assert ds.directory == user_datasets / "beijing_pm"
 
 
-def test_tampered_copy_fails_sha_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    copy = tmp_path / "beijing_pm"
+def test_tampered_copy_fails_sha_check(user_datasets: Path) -> None:
+    copy = user_datasets / "beijing_pm"
     shutil.copytree(BEIJING_DIR, copy)
     data = copy / "hourly_beijing_pm.csv"
     text = data.read_text(encoding="utf-8")
@@ -150,7 +147,6 @@ def test_tampered_copy_fails_sha_check(tmp_path: Path, monkeypatch: pytest.Monke
     tampered = text.replace("\n2,2010,1,1,1,NA,-21,-12,", "\n2,2010,1,1,1,NA,-21,-13,", 1)
     assert tampered != text
     data.write_text(tampered, encoding="utf-8")
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
     with pytest.raises(DatasetIntegrityError) as err:
         datasets.load("beijing_pm")
     message = str(err.value)
@@ -183,7 +179,7 @@ title = "tank level, a user's own test data"
 
 [file]
 path = "tank.csv"
-sha256 = "{sha}"
+sha256 = "{sha256:tank.csv}"
 rows = 16
 na_values = [""]
 
@@ -227,17 +223,8 @@ kind = "categorical"
 """
 
 
-def _user_dataset(root: Path, name: str = "tank", csv_text: str = USER_CSV, manifest: str = USER_MANIFEST) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    (folder / "tank.csv").write_text(csv_text, encoding="utf-8")
-    sha = hashlib.sha256(csv_text.encode()).hexdigest()
-    (folder / "manifest.toml").write_text(manifest.replace("{sha}", sha), encoding="utf-8")
-    return folder
-
-
-def test_user_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _user_dataset(tmp_path / "mine")
+def test_user_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_dataset) -> None:
+    make_dataset("tank", USER_MANIFEST, {"tank.csv": USER_CSV}, root=tmp_path / "mine")
     monkeypatch.setenv(datasets.ENV_VAR, os.pathsep.join([str(tmp_path / "elsewhere"), str(tmp_path / "mine")]))
     vendored = {m.parent.name for m in (REPO_DATASETS).glob("*/manifest.toml")}
     assert "beijing_pm" in vendored and "tank" not in vendored
@@ -256,9 +243,8 @@ def test_user_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch: py
     assert ds.segment_starts.tolist() == [4]
 
 
-def test_user_task_windows_respect_the_time_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _user_dataset(tmp_path)
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+def test_user_task_windows_respect_the_time_gap(make_dataset) -> None:
+    make_dataset("tank", USER_MANIFEST, {"tank.csv": USER_CSV})
     task = ForecastTask.from_manifest(datasets.load("tank"))
     # train = rows 0..7 with a gap before row 4: runs 0..3 and 4..7, each fits starts 0,1 and 4,5 for span 3.
     assert task.starts("train").tolist() == [0, 1, 4, 5]
@@ -273,9 +259,10 @@ def test_user_task_windows_respect_the_time_gap(tmp_path: Path, monkeypatch: pyt
     assert task.windows("train", stride=2).start.tolist() == [0, 4]
 
 
-def test_manifest_without_sha_says_what_to_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = _user_dataset(tmp_path, manifest=USER_MANIFEST.replace('sha256 = "{sha}"\n', ""))
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+def test_manifest_without_sha_says_what_to_add(make_dataset) -> None:
+    manifest = USER_MANIFEST.replace('sha256 = "{sha256:tank.csv}"\n', "")
+    assert manifest != USER_MANIFEST
+    folder = make_dataset("tank", manifest, {"tank.csv": USER_CSV})
     with pytest.raises(ManifestError) as err:
         datasets.load("tank")
     assert f'sha256 = "{_sha256(folder / "tank.csv")}"' in str(err.value)
@@ -293,11 +280,10 @@ def test_manifest_without_sha_says_what_to_add(tmp_path: Path, monkeypatch: pyte
     ],
     ids=["undeclared-column", "row-count", "missing-count", "no-fill", "split-sum", "no-fill-reason"],
 )
-def test_manifest_mistakes_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit, expected: str) -> None:
+def test_manifest_mistakes_are_named(make_dataset, edit, expected: str) -> None:
     manifest = edit(USER_MANIFEST)
     assert manifest != USER_MANIFEST
-    _user_dataset(tmp_path, manifest=manifest)
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+    make_dataset("tank", manifest, {"tank.csv": USER_CSV})
     with pytest.raises(ManifestError, match=expected.replace("[", r"\[").replace("]", r"\]")):
         datasets.load("tank")
 

@@ -4,8 +4,6 @@ per-channel standardisation fitted on train only, sub-windows, and a user's own 
 from __future__ import annotations
 
 import collections
-import hashlib
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +42,11 @@ def _parse_case(line: str) -> tuple[np.ndarray, str]:
     return np.array([[float(v) for v in c.split(",")] for c in channels]).T, label  # [T, C]
 
 
-def test_vendored_files_are_the_ones_datasets_md_lists() -> None:
-    manifest = tomllib.loads((FOLDER / "manifest.toml").read_text(encoding="utf-8"))
-    recorded = {f["split"]: f["sha256"] for f in manifest["files"]}
-    actual = {split: hashlib.sha256(path.read_bytes()).hexdigest() for split, path in FILES.items()}
+def test_vendored_files_are_the_ones_datasets_md_lists(vendored_sha256) -> None:
+    shas = vendored_sha256("basic_motions")
+    assert sorted(shas) == sorted(path.name for path in FILES.values())
+    recorded = {split: shas[path.name][0] for split, path in FILES.items()}
+    actual = {split: shas[path.name][1] for split, path in FILES.items()}
     assert actual == recorded
     assert actual["train"].startswith("8dc43cc6") and actual["train"].endswith("8b9d6")
     assert actual["test"].startswith("79213102") and actual["test"].endswith("f8dc")
@@ -150,13 +149,13 @@ format = "sktime-ts"
 
 [[files]]
 path = "toy_TRAIN.ts"
-sha256 = "{sha_train}"
+sha256 = "{sha256:toy_TRAIN.ts}"
 split = "train"
 cases = 3
 
 [[files]]
 path = "toy_TEST.ts"
-sha256 = "{sha_test}"
+sha256 = "{sha256:toy_TEST.ts}"
 split = "test"
 
 [series]
@@ -181,22 +180,11 @@ stride = 2
 """
 
 
-def _user_ts(root: Path, manifest: str = TS_MANIFEST, train: str = TS_TRAIN) -> Path:
-    folder = root / "toy"
-    folder.mkdir(parents=True)
-    (folder / "toy_TRAIN.ts").write_text(train, encoding="utf-8")
-    (folder / "toy_TEST.ts").write_text(TS_TEST, encoding="utf-8")
-    shas = {
-        "sha_train": hashlib.sha256(train.encode()).hexdigest(),
-        "sha_test": hashlib.sha256(TS_TEST.encode()).hexdigest(),
-    }
-    (folder / "manifest.toml").write_text(manifest.format(**shas), encoding="utf-8")
-    return folder
+TS_FILES = {"toy_TRAIN.ts": TS_TRAIN, "toy_TEST.ts": TS_TEST}
 
 
-def test_user_ts_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _user_ts(tmp_path)
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+def test_user_ts_dataset_loads_without_code_changes(make_dataset) -> None:
+    make_dataset("toy", TS_MANIFEST, TS_FILES)
     assert "toy" in datasets.available()
     toy = datasets.load_cases("toy")
     # [classes] names order decides the integers: down = 0, up = 1, whatever order the file lists them in.
@@ -225,13 +213,10 @@ def test_user_ts_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch:
     ],
     ids=["case-count", "channel-count", "class-names", "length", "split-twice"],
 )
-def test_user_ts_manifest_mistakes_are_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit, expected: str
-) -> None:
+def test_user_ts_manifest_mistakes_are_named(make_dataset, edit, expected: str) -> None:
     manifest = edit(TS_MANIFEST)
     assert manifest != TS_MANIFEST
-    _user_ts(tmp_path, manifest=manifest)
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+    make_dataset("toy", manifest, TS_FILES)
     with pytest.raises(ManifestError, match=expected):
         datasets.load_cases("toy")
 

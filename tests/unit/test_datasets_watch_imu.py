@@ -4,9 +4,7 @@ own .npz dataset."""
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
-from pathlib import Path
+import io
 
 import numpy as np
 import pytest
@@ -42,10 +40,9 @@ def task(ds: datasets.RecordingDataset) -> NoveltyTask:
     return NoveltyTask.from_manifest(ds)
 
 
-def test_vendored_file_is_the_one_datasets_md_lists() -> None:
-    manifest = tomllib.loads((FOLDER / "manifest.toml").read_text(encoding="utf-8"))
-    actual = hashlib.sha256(NPZ.read_bytes()).hexdigest()
-    assert actual == manifest["file"]["sha256"]
+def test_vendored_file_is_the_one_datasets_md_lists(vendored_sha256) -> None:
+    recorded, actual = vendored_sha256("watch_imu")[NPZ.name]
+    assert actual == recorded
     assert actual.startswith("34f66b03") and actual.endswith("54a5faf")
 
 
@@ -156,7 +153,7 @@ format = "npz-recordings"
 
 [file]
 path = "rec.npz"
-sha256 = "{sha}"
+sha256 = "{sha256:rec.npz}"
 recordings = 4
 
 [arrays]
@@ -188,7 +185,8 @@ window = 2
 """
 
 
-def _user_npz(root: Path, manifest: str = NPZ_MANIFEST, **override: np.ndarray) -> dict[str, np.ndarray]:
+def _npz(**override: np.ndarray) -> bytes:
+    """A user's .npz of four recordings, as bytes; ``override`` replaces (or adds) arrays."""
     arrays = {
         # four recordings of 3, 2, 4 and 1 samples: a = sample number, b = 10 * recording number
         "samples": np.array(
@@ -199,17 +197,13 @@ def _user_npz(root: Path, manifest: str = NPZ_MANIFEST, **override: np.ndarray) 
         "who": np.array(["ann", "ann", "bob", "bob"]),
         "take": np.array([1, 2, 1, 2]),
     } | override
-    folder = root / "rec"
-    folder.mkdir(parents=True)
-    np.savez(folder / "rec.npz", **arrays)  # type: ignore[arg-type]  # arrays by keyword
-    sha = hashlib.sha256((folder / "rec.npz").read_bytes()).hexdigest()
-    (folder / "manifest.toml").write_text(manifest.replace("{sha}", sha), encoding="utf-8")
-    return arrays
+    out = io.BytesIO()
+    np.savez(out, **arrays)  # type: ignore[arg-type]  # arrays by keyword
+    return out.getvalue()
 
 
-def test_user_npz_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _user_npz(tmp_path)
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+def test_user_npz_dataset_loads_without_code_changes(make_dataset) -> None:
+    make_dataset("rec", NPZ_MANIFEST, {"rec.npz": _npz()})
     assert "rec" in datasets.available()
     rec = datasets.load_recordings("rec")
     assert isinstance(datasets.load_any("rec"), datasets.RecordingDataset)
@@ -246,12 +240,9 @@ def test_user_npz_dataset_loads_without_code_changes(tmp_path: Path, monkeypatch
     ],
     ids=["offsets", "label-range", "count", "absent-array", "channel-count", "pickled", "nan"],
 )
-def test_user_npz_mistakes_are_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override, manifest_edit, error, expected: str
-) -> None:
+def test_user_npz_mistakes_are_named(make_dataset, override, manifest_edit, error, expected: str) -> None:
     manifest = NPZ_MANIFEST if manifest_edit is None else NPZ_MANIFEST.replace(*manifest_edit)
     assert manifest_edit is None or manifest != NPZ_MANIFEST
-    _user_npz(tmp_path, manifest, **override)
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+    make_dataset("rec", manifest, {"rec.npz": _npz(**override)})
     with pytest.raises(error, match=expected):
         datasets.load_recordings("rec")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import hashlib
 import itertools
 import shutil
 import tomllib
@@ -48,10 +47,9 @@ def intervals() -> list[tuple[datetime.datetime, datetime.datetime]]:
     ]
 
 
-def test_vendored_file_is_the_one_datasets_md_lists() -> None:
-    manifest = tomllib.loads((FOLDER / "manifest.toml").read_text(encoding="utf-8"))
-    actual = hashlib.sha256(CSV.read_bytes()).hexdigest()
-    assert actual == manifest["file"]["sha256"]
+def test_vendored_file_is_the_one_datasets_md_lists(vendored_sha256) -> None:
+    recorded, actual = vendored_sha256("water_flow")[CSV.name]
+    assert actual == recorded
     assert actual.startswith("6c84efeb") and actual.endswith("a69c83dc")
 
 
@@ -98,8 +96,8 @@ def test_labels_match_the_rule_stated_on_the_values(ds: datasets.Dataset, raw) -
     np.testing.assert_array_equal(ds.labels.to_numpy(), (flow < 93) | (flow > 106))
 
 
-def test_labels_come_from_the_manifest_not_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    copy = tmp_path / "water_flow"
+def test_labels_come_from_the_manifest_not_the_file(user_datasets: Path) -> None:
+    copy = user_datasets / "water_flow"
     shutil.copytree(FOLDER, copy)
     text = (copy / "manifest.toml").read_text(encoding="utf-8")
     one_peak = 'start = "2022-04-03T04:00:00"\nend = "2022-04-03T04:00:00"'
@@ -108,7 +106,6 @@ def test_labels_come_from_the_manifest_not_the_file(tmp_path: Path, monkeypatch:
         "rows = 1\n", "rows = 2\n"
     )
     (copy / "manifest.toml").write_text(moved, encoding="utf-8")
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
     relabelled = datasets.load("water_flow")
     assert int(relabelled.labels.sum()) == 48
     assert relabelled.labels[pd.Timestamp("2022-04-03T03:00:00")]
@@ -165,7 +162,7 @@ time,level
 USER_MANIFEST = """\
 [file]
 path = "level.csv"
-sha256 = "{sha}"
+sha256 = "{sha256:level.csv}"
 
 [time]
 column = "time"
@@ -202,17 +199,8 @@ unit = "cm"
 """
 
 
-def _user_csv(root: Path, manifest: str = USER_MANIFEST) -> None:
-    folder = root / "level"
-    folder.mkdir(parents=True)
-    (folder / "level.csv").write_text(USER_CSV, encoding="utf-8")
-    sha = hashlib.sha256(USER_CSV.encode()).hexdigest()
-    (folder / "manifest.toml").write_text(manifest.replace("{sha}", sha), encoding="utf-8")
-
-
-def test_user_label_interval_across_a_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _user_csv(tmp_path)
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+def test_user_label_interval_across_a_gap(make_dataset) -> None:
+    make_dataset("level", USER_MANIFEST, {"level.csv": USER_CSV})
     ds = datasets.load("level")
     # +01:00 times in UTC: 23:00 on 31 Dec is the first; the gap is 02:00 -> 05:00 UTC (two hours missing).
     assert ds.time[0] == pd.Timestamp("2023-12-31T23:00:00") and ds.segment_starts.tolist() == [4]
@@ -250,11 +238,10 @@ def test_user_label_interval_across_a_gap(tmp_path: Path, monkeypatch: pytest.Mo
     ],
     ids=["rows", "outside", "no-rule", "offsets-without-utc", "overlap", "misspelt-table"],
 )
-def test_user_label_mistakes_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit, expected) -> None:
+def test_user_label_mistakes_are_named(make_dataset, edit, expected) -> None:
     manifest = edit(USER_MANIFEST)
     assert manifest != USER_MANIFEST
-    _user_csv(tmp_path, manifest)
-    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path))
+    make_dataset("level", manifest, {"level.csv": USER_CSV})
     with pytest.raises(ManifestError, match=expected):
         datasets.load("level")
 
