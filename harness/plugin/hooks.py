@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.plugin import failures, options, progress, retries, run_folder
+from harness.plugin import failures, markers, options, progress, retries, run_folder
 from harness.plugin.frame_log import frame_log
 from harness.plugin.stash import BOOKS_KEY, EVIDENCE_KEY, FAILURES_KEY, RUN_DIR_KEY, VERDICTS_KEY
 
@@ -43,6 +43,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the tests that will run decide
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    markers.check_hil_requires(items)
     if RUN_DIR_KEY in config.stash:
         run_folder.settle(config, items)
 

@@ -5,11 +5,13 @@ build   the firmware did not build (compiler error, tool missing)
 flash   the image did not get onto the board, or the board answers with another image than the one flashed
 link    the serial link failed: cannot open, no answer after every retransmission, port gone
 board   the board itself failed: its process died, it faulted (``HIL-FAULT``), the emulator gave up
+data    a dataset is not found, fails its sha256 check or does not match its manifest (``DatasetError``)
 model   the device ran and answered, and the answer was wrong: mismatch, budget exceeded, device refused
 ======  ================================================================================================
 
 The first four are infrastructure: the bench is broken and says nothing about the model, so a retry with the
-board restarted may pass. A model failure is a finding and is never retried. :data:`EXCEPTION_CLASSES` is the one
+board restarted may pass. A data failure says nothing about the model either, but no retry mends it. A model
+failure is a finding and is never retried. :data:`EXCEPTION_CLASSES` is the one
 place that maps exception types to classes; :func:`classify` adds what the board showed.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import re
+import sys
 from dataclasses import dataclass
 
 import serial
@@ -29,6 +32,7 @@ from harness.reporting.baselines import BudgetExceeded
 
 __all__ = [
     "EXCEPTION_CLASSES",
+    "EXIT_DATA",
     "EXIT_MEANINGS",
     "Classification",
     "Evidence",
@@ -42,6 +46,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_MODEL_FAILED = 1
 EXIT_INFRASTRUCTURE = 3
+EXIT_DATA = 6
 EXIT_MEANINGS = {
     0: "all tests passed",
     1: "model failures: the model regressed (or a test failed)",
@@ -49,6 +54,7 @@ EXIT_MEANINGS = {
     3: "infrastructure failures only: the bench is broken (build, flash, link or board), not the model",
     4: "usage error",
     5: "no tests ran",
+    6: "data failures, no model failure: a dataset is missing or does not match its manifest",
 }
 
 # JUnit properties a failed testcase carries (harness.plugin.failures writes them, reports read them)
@@ -63,11 +69,13 @@ class FailureClass(enum.Enum):
     FLASH = "flash"
     LINK = "link"
     BOARD = "board"
+    DATA = "data"
     MODEL = "model"
 
     @property
     def infrastructure(self) -> bool:
-        return self is not FailureClass.MODEL
+        """The bench's fault: neither the model's nor the data's."""
+        return self not in (FailureClass.MODEL, FailureClass.DATA)
 
     @property
     def retryable(self) -> bool:
@@ -124,8 +132,19 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _dataset_error() -> type[BaseException] | None:
+    """harness.datasets' base exception, if the data store was imported at all: looked up rather than imported, so
+    classifying a failure never loads the data store (and pandas) into a run that had no dataset to fail."""
+    module = sys.modules.get("harness.datasets.errors")
+    return getattr(module, "DatasetError", None)
+
+
 def _by_type(exc: BaseException) -> Classification:
+    dataset_error = _dataset_error()
     for link in _chain(exc):
+        if dataset_error is not None and isinstance(link, dataset_error):
+            why = "the dataset is missing or does not match its manifest"
+            return Classification(FailureClass.DATA, f"{why} ({type(link).__name__})", type(link).__name__)
         for exc_type, cls, why in EXCEPTION_CLASSES:
             if isinstance(link, exc_type):
                 return Classification(cls, f"{why} ({type(link).__name__})", type(link).__name__)
@@ -178,8 +197,11 @@ def classify(exc: BaseException, evidence: Evidence | None = None) -> Classifica
 
 
 def exit_status(failure_classes: list[str]) -> int:
-    """0 nothing failed; 1 some failure was the model's (a regression is news even on a shaky bench); 3 every
+    """0 nothing failed; 1 some failure was the model's (a regression is news even on a shaky bench); 6 no model
+    failure but a dataset failed its checks (the data must be fixed before anything is known of the model); 3 every
     failure was the bench's."""
     if not failure_classes:
         return EXIT_OK
-    return EXIT_MODEL_FAILED if FailureClass.MODEL.value in failure_classes else EXIT_INFRASTRUCTURE
+    if FailureClass.MODEL.value in failure_classes:
+        return EXIT_MODEL_FAILED
+    return EXIT_DATA if FailureClass.DATA.value in failure_classes else EXIT_INFRASTRUCTURE

@@ -41,7 +41,10 @@ RUN_META_FILE = "run.json"
 TREND_RUNS = 20  # how many runs back a trend reaches: about three weeks of nightlies
 STATUS_COLOURS = {"pass": "#2e7d32", "marginal": "#e6a700", "fail": "#c62828", "not measured": "#757575"}
 BOARD_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-CLASS_COLOURS = {"model": "#c62828", "build": "#6a1b9a", "flash": "#ad1457", "link": "#ef6c00", "board": "#5d4037"}
+CLASS_COLOURS = {
+    "model": "#c62828", "build": "#6a1b9a", "flash": "#ad1457", "link": "#ef6c00", "board": "#5d4037",
+    "data": "#00838f",
+}  # fmt: skip
 
 
 # ---- the data of one run -------------------------------------------------------------------------------------

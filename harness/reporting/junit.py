@@ -19,7 +19,7 @@ class TestOutcome:
     outcome: str  # passed, failed, error, skipped
     seconds: float
     message: str = ""  # first line of the failure, error or skip message
-    failure_class: str = ""  # build, flash, link, board, model (failed and error only)
+    failure_class: str = ""  # build, flash, link, board, data, model (failed and error only)
     reason: str = ""
     attempts: int = 1
     retried_after: str = ""

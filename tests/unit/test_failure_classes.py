@@ -7,6 +7,7 @@ import socket
 import pytest
 import serial
 
+from harness import datasets
 from harness.boards.base import Board, BoardError, BoardState
 from harness.build import BuildError, MemoryBudgetExceeded, ToolMissing
 from harness.link import LinkError, LinkUrlError, open_link
@@ -111,14 +112,43 @@ def test_a_closed_port_is_a_link_failure() -> None:
 
 def test_classes_that_are_infrastructure_and_retried() -> None:
     assert not FailureClass.MODEL.infrastructure and not FailureClass.MODEL.retryable
+    assert not FailureClass.DATA.infrastructure and not FailureClass.DATA.retryable  # no restart mends a dataset
     assert {c for c in FailureClass if c.retryable} == {FailureClass.FLASH, FailureClass.LINK, FailureClass.BOARD}
-    assert all(c.infrastructure for c in FailureClass if c is not FailureClass.MODEL)
+    assert {c for c in FailureClass if c.infrastructure} == {
+        FailureClass.BUILD, FailureClass.FLASH, FailureClass.LINK, FailureClass.BOARD,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        datasets.DatasetNotFoundError("no dataset 'x'"),
+        datasets.DatasetIntegrityError("sha256 differs"),
+        datasets.ManifestError("column missing"),
+        datasets.WindowError("window too long"),
+    ],
+)
+def test_a_dataset_that_fails_its_checks_is_a_data_failure(exc: Exception) -> None:
+    found = classify(exc)
+    assert found.failure_class is FailureClass.DATA
+    assert found.reason.startswith("the dataset is missing or does not match its manifest")
+    # wrapped by test code, the cause still decides
+    try:
+        try:
+            raise exc
+        except Exception as inner:
+            raise RuntimeError("could not prepare the windows") from inner
+    except RuntimeError as outer:
+        assert classify(outer).failure_class is FailureClass.DATA
 
 
 @pytest.mark.parametrize(
     ("classes", "code"),
-    [([], 0), (["model"], 1), (["link", "board"], 3), (["link", "model"], 1), (["build"], 3)],
-)
+    [
+        ([], 0), (["model"], 1), (["link", "board"], 3), (["link", "model"], 1), (["build"], 3), (["data"], 6),
+        (["data", "link"], 6), (["data", "model"], 1),
+    ],
+)  # fmt: skip
 def test_exit_status(classes: list[str], code: int) -> None:
     assert taxonomy.exit_status(classes) == code
     assert code in taxonomy.EXIT_MEANINGS

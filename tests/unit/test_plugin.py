@@ -153,3 +153,43 @@ def test_model(hil_session):
     assert result.ret == 1
     assert props["test_link"]["hil_failure_class"] == "link" and "hil_attempts" not in props["test_link"]
     assert props["test_model"]["hil_failure_class"] == "model"
+
+
+def test_a_dataset_that_fails_its_checks_is_a_data_failure_exit_6_and_not_retried(run, tmp_path: Path) -> None:
+    result, props = run(
+        f"""
+import pytest
+from harness import datasets
+
+def test_missing(hil_session, monkeypatch):
+    monkeypatch.setenv(datasets.ENV_VAR, {str(tmp_path / "nowhere")!r})
+    datasets.load("a_dataset_nobody_shipped")
+""",
+        "--hil-retries", "2",
+    )  # fmt: skip
+    assert result.ret == 6
+    result.stdout.fnmatch_lines([
+        "*[[]data[]] *test_inner.py::test_missing: the dataset is missing or does not match its manifest*",
+        "exit status 6: data failures*",
+    ])  # fmt: skip
+    assert props["test_missing"]["hil_failure_class"] == "data"
+    assert "hil_attempts" not in props["test_missing"], "no restart of the board mends a dataset"
+
+
+def test_an_unknown_capability_in_hil_requires_is_a_usage_error_naming_the_known_ones(pytester) -> None:
+    pytester.makepyfile(
+        test_inner="""
+import pytest
+
+@pytest.mark.hil_requires("lstm_f32", "quant_int4")
+def test_needs_int4():
+    pass
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([
+        "*hil_requires names capabilities no firmware reports:*",
+        "*test_inner.py::test_needs_int4: 'quant_int4'*",
+        "*known capabilities: *lstm_f32*quant_s8*",
+    ])  # fmt: skip
