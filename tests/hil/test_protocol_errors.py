@@ -101,6 +101,24 @@ def test_bad_crc_is_naked_and_not_executed(client: Client) -> None:
     assert rx_before <= stats.frames_rx
 
 
+def test_a_frame_grown_by_noise_past_the_buffer_is_naked_as_damage(client: Client) -> None:
+    """Bytes inserted into a full-size frame (or a lost delimiter gluing a request to its retry) overflow the receive
+    buffer while the header still announces a payload the board takes: that is damage, NAKed and sent again, never
+    a "payload too large" the client would raise as the device refusing the request."""
+    crc_before = client.stats().crc_errors
+    seq = client.next_seq()
+    encoded = wire.encode_frame(wire.HIL_OP_MODEL_CHUNK, seq, bytes(4) + bytes(client.max_payload - 4))[:-1]
+    noise = bytes(range(1, 256)) * 2  # no 0x00: the frame stays one frame to the device
+    client.send_raw(encoded[:20] + noise + encoded[20:] + b"\x00")
+    frame = client.wait_frame(seq)
+    assert frame.header.is_nak, f"expected a NAK, got {frame.describe()}"
+    assert frame.payload[0] == Status.HIL_ERR_BAD_CRC
+    reason = frame.payload[2 : 2 + frame.payload[1]].decode()
+    assert f"for a {client.max_payload} B payload" in reason, reason
+    assert client.stats().crc_errors == crc_before + 1
+    _still_usable(client)
+
+
 def test_duplicate_is_answered_from_memory_not_executed(client: Client) -> None:
     seq = client.next_seq()
     frame = wire.encode_frame(wire.HIL_OP_STATS, seq)

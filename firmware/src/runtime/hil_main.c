@@ -106,11 +106,22 @@ static void hil_frame_complete(void)
     hil_status_t st = hil_cobs_decode(hil_rx, hil_rx_len, hil_rx, &raw_len);
 
     if (hil_rx_overflow) {
-        /* Only a prefix is here; its header, if whole, says whom to answer. */
+        /* Only a prefix is here; its header, if whole, says whom to answer. A header that announces a payload this
+         * board takes means the bytes are not what was sent (noise inserted, or a lost delimiter glued two frames):
+         * damage, NAKed like a bad CRC so the host sends it again. Only a payload announced too large is one. */
         if (raw_len >= HIL_HEADER_SIZE) {
             hil_header_read(hil_rx, &h);
-            hil_send_unexecuted(&h, 0u, HIL_ERR_PAYLOAD_TOO_LARGE, "payload of %u B > max payload %u B",
-                                (uint32_t)h.length, (uint32_t)HIL_MAX_PAYLOAD);
+            if (h.length > HIL_MAX_PAYLOAD) {
+                hil_send_unexecuted(&h, 0u, HIL_ERR_PAYLOAD_TOO_LARGE, "payload of %u B > max payload %u B",
+                                    (uint32_t)h.length, (uint32_t)HIL_MAX_PAYLOAD);
+            } else {
+                hil_link.crc_errors++;
+                hil_send_unexecuted(&h, HIL_FLAG_NAK, HIL_ERR_BAD_CRC,
+                                    "frame damaged: over %u B arrived for a %u B payload", (uint32_t)sizeof(hil_rx),
+                                    (uint32_t)h.length);
+            }
+        } else {
+            hil_link.crc_errors++;
         }
         return;
     }
