@@ -36,8 +36,9 @@ def writes(item: pytest.Item) -> bool:
 
 
 def settle(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """After collection and deselection: make the folder when a selected test writes into it."""
-    if any(writes(item) for item in items):
+    """After collection and deselection: make the folder when a selected test writes into it (and will run:
+    ``--collect-only`` runs nothing, so it leaves nothing)."""
+    if not config.option.collectonly and any(writes(item) for item in items):
         ensure(config)
 
 

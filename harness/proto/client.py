@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("harness.wire")
 
+# Requests whose work grows with the model and the data: their retransmission timeout is learned (Client.request).
+_LONG_WORK = frozenset({wire.HIL_OP_INFER, wire.HIL_OP_TRAIN_STEP, wire.HIL_OP_EVAL})
+
 
 class DeviceError(RuntimeError):
     """The device refused a request; `status` is its hil_status_t, `reason` its own words."""
@@ -101,6 +104,8 @@ class Client:
     # the ESN this client configured (inputs, outputs, window) and where its stream is: chunks carry positions
     _esn_shape: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
     _esn_position: int = field(default=0, init=False, repr=False)
+    # seconds the last answer to (opcode, request bytes) took: the work a repeat of it will take
+    _took: dict[tuple[int, int], float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._reader = wire.FrameReader()
@@ -238,7 +243,19 @@ class Client:
         return self._next_seq()
 
     def request(self, opcode: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
-        return self.transact([(opcode, payload)], timeout=timeout, window=1)[0].payload
+        """One request and its answer. ``timeout`` is how long one attempt may take before it is sent again. For
+        work that may take long (INFER, TRAIN_STEP, EVAL get minutes), once the same request size has been answered
+        the attempt waits for what that took, four times over plus the ordinary timeout, at most ``timeout``: a lost
+        answer then costs seconds, not minutes. A repeat sent while the device still works is answered from its
+        stored answer, never executed twice."""
+        key = (opcode, len(payload))
+        if timeout is not None and key in self._took:
+            timeout = min(timeout, 4.0 * self._took[key] + self.timeout)
+        started, resent = time.monotonic(), self.counters.retransmits
+        answer = self.transact([(opcode, payload)], timeout=timeout, window=1)[0].payload
+        if opcode in _LONG_WORK and self.counters.retransmits == resent:  # a clean round trip: the work alone
+            self._took[key] = time.monotonic() - started
+        return answer
 
     # ---- operations -----------------------------------------------------------------------------------------
     def hello(self, *, within: float = 20.0, expect_build_id: int | None = None) -> Hello:

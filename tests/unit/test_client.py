@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -237,3 +238,21 @@ def test_an_infer_answer_whose_body_disagrees_with_its_header_is_refused(device)
         client.infer(x)
     result = client.infer(x)
     assert result.ticks == 9 and result.outputs.tolist() == [1.5, -2.0]
+
+
+def test_a_lost_inference_answer_costs_what_the_work_took_not_the_two_minute_timeout(device) -> None:
+    info = messages.MODEL_INFO.pack(model_bytes=100, scratch_bytes=0, arena_used=100, input_size=3, output_size=2,
+                                    kind=wire.HIL_MODEL_LSTM_F32, n_layers=1)  # fmt: skip
+    answer = messages.INFER_ANSWER.pack(ticks=9, steps_out=1, output_size=2) + np.array([1, 2], "<f4").tobytes()
+    script = basic(MODEL_BUILTIN=lambda _: (0, info), INFER=lambda _: (0, answer))
+    client = device(script)
+    client.hello()
+    client.use_builtin_model()
+    x = np.zeros((4, 3), np.float32)
+    client.infer(x)  # learns how long this request takes
+    script.drop[wire.HIL_OP_INFER] = 1
+    started = time.monotonic()
+    assert client.infer(x).ticks == 9  # default timeout 120 s per attempt
+    assert time.monotonic() - started < 3.0, "the retransmission waited for the default timeout"
+    assert client.counters.retransmits == 1
+    assert [op for op, _ in script.executed].count(wire.HIL_OP_INFER) == 2, "the repeat was answered from memory"

@@ -193,3 +193,13 @@ def test_needs_int4():
         "*test_inner.py::test_needs_int4: 'quant_int4'*",
         "*known capabilities: *lstm_f32*quant_s8*",
     ])  # fmt: skip
+
+
+def test_collecting_hil_tests_without_running_them_leaves_no_run_folder(pytester, tmp_path: Path) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_inner="def test_on_a_board(hil_session, record):\n    pass\n")
+    reports = tmp_path / "reports"
+    result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "--hil-report-dir", str(reports))
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*test_on_a_board*"])
+    assert not reports.exists() or not any(reports.iterdir()), sorted(reports.rglob("*"))
