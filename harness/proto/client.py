@@ -44,9 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("harness.wire")
 
-# Requests whose work grows with the model and the data: their retransmission timeout is learned (Client.request).
-_LONG_WORK = frozenset({wire.HIL_OP_INFER, wire.HIL_OP_TRAIN_STEP, wire.HIL_OP_EVAL})
-
 
 class DeviceError(RuntimeError):
     """The device refused a request; `status` is its hil_status_t, `reason` its own words."""
@@ -104,8 +101,8 @@ class Client:
     # the ESN this client configured (inputs, outputs, window) and where its stream is: chunks carry positions
     _esn_shape: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
     _esn_position: int = field(default=0, init=False, repr=False)
-    # seconds the last answer to (opcode, request bytes) took: the work a repeat of it will take
-    _took: dict[tuple[int, int], float] = field(default_factory=dict, init=False, repr=False)
+    # seconds the last clean answer to a piece of work took (Client.request's ``work``)
+    _took: dict[tuple, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._reader = wire.FrameReader()
@@ -242,19 +239,21 @@ class Client:
         """Claim a sequence number for a hand-made frame."""
         return self._next_seq()
 
-    def request(self, opcode: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
-        """One request and its answer. ``timeout`` is how long one attempt may take before it is sent again. For
-        work that may take long (INFER, TRAIN_STEP, EVAL get minutes), once the same request size has been answered
-        the attempt waits for what that took, four times over plus the ordinary timeout, at most ``timeout``: a lost
-        answer then costs seconds, not minutes. A repeat sent while the device still works is answered from its
-        stored answer, never executed twice."""
-        key = (opcode, len(payload))
-        if timeout is not None and key in self._took:
-            timeout = min(timeout, 4.0 * self._took[key] + self.timeout)
+    def request(
+        self, opcode: int, payload: bytes = b"", *, timeout: float | None = None, work: tuple | None = None
+    ) -> bytes:
+        """One request and its answer. ``timeout`` is how long one attempt may take before it is sent again.
+
+        ``work`` names the work a request does (the model and the input's size, for INFER, TRAIN_STEP and EVAL, which
+        get minutes): once the same work has been answered without a retransmission, an attempt waits four times
+        what that took plus the ordinary timeout, at most ``timeout``, so a lost answer costs seconds, not minutes.
+        A repeat sent while the device still works is answered from its stored answer, never executed twice."""
+        if work is not None and timeout is not None and work in self._took:
+            timeout = min(timeout, 4.0 * self._took[work] + self.timeout)
         started, resent = time.monotonic(), self.counters.retransmits
         answer = self.transact([(opcode, payload)], timeout=timeout, window=1)[0].payload
-        if opcode in _LONG_WORK and self.counters.retransmits == resent:  # a clean round trip: the work alone
-            self._took[key] = time.monotonic() - started
+        if work is not None and self.counters.retransmits == resent:  # a clean round trip: the work alone
+            self._took[work] = time.monotonic() - started
         return answer
 
     # ---- operations -----------------------------------------------------------------------------------------
@@ -371,8 +370,15 @@ class Client:
         else:
             self._stream(wire.HIL_OP_INPUT_BEGIN, wire.HIL_OP_INPUT_CHUNK, data)
             payload = head
-        answer = self.request(wire.HIL_OP_INFER, payload, timeout=timeout)
+        answer = self.request(
+            wire.HIL_OP_INFER, payload, timeout=timeout, work=self._work(wire.HIL_OP_INFER, head, data)
+        )
         return self._parse_infer(answer, all_steps and not vector, kind.dtype)
+
+    def _work(self, opcode: int, head: bytes, data: bytes) -> tuple:
+        """What decides how long a request computes: the bound model, the request's header and its data's size."""
+        model = (self.model.kind, self.model.model_bytes, self.model.input_size) if self.model else None
+        return (opcode, model, head, len(data))
 
     def infer_many(
         self, xs: Iterable[np.ndarray], *, all_steps: bool = False, in_flight: int | None = None, timeout: float = 120.0
@@ -416,7 +422,7 @@ class Client:
         else:
             self._stream(wire.HIL_OP_INPUT_BEGIN, wire.HIL_OP_INPUT_CHUNK, data)
             payload = head
-        return StepResult.parse(self.request(opcode, payload, timeout=timeout))
+        return StepResult.parse(self.request(opcode, payload, timeout=timeout, work=self._work(opcode, head, data)))
 
     def train_step(self, x: np.ndarray, target: np.ndarray, *, timeout: float = 300.0) -> StepResult:
         """One optimizer step on a batch x[batch, steps, input] with targets [batch, outputs] (or class [batch])."""
