@@ -57,7 +57,10 @@ class DeviceError(RuntimeError):
 
 
 class LinkTimeout(LinkError):
-    """No valid answer arrived in time, after every retransmission."""
+    """No valid answer arrived in time, after every retransmission. ``applied`` says, for a TRAIN_STEP, whether the
+    device applied it (True/False: asked afterwards; None: not known)."""
+
+    applied: bool | None = None
 
 
 class BuildMismatch(RuntimeError):
@@ -101,6 +104,8 @@ class Client:
     # the ESN this client configured (inputs, outputs, window) and where its stream is: chunks carry positions
     _esn_shape: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
     _esn_position: int = field(default=0, init=False, repr=False)
+    # the device's TRAIN_STEP count as its last train step or eval answer said (None: not known)
+    _steps_done: int | None = field(default=None, init=False, repr=False)
     # seconds the last clean answer to a piece of work took (Client.request's ``work``)
     _took: dict[tuple, float] = field(default_factory=dict, init=False, repr=False)
 
@@ -309,6 +314,7 @@ class Client:
 
     def _bound(self, payload: bytes) -> ModelInfo:
         self.model = None  # whatever was bound before is gone, whether or not the new one parses
+        self._steps_done = None  # and its training state with it
         self.model = ModelInfo.parse(payload)
         return self.model
 
@@ -408,7 +414,10 @@ class Client:
     # ---- training ---------------------------------------------------------------------------------------------
     def train_config(self, config: TrainConfig, *, query: bool = False) -> TrainInfo:
         """Reserve gradient, optimizer state and scratch for `config` (or, with query, only say what it needs)."""
-        return TrainInfo.parse(self.request(wire.HIL_OP_TRAIN_CONFIG, config.payload(query=query)))
+        info = TrainInfo.parse(self.request(wire.HIL_OP_TRAIN_CONFIG, config.payload(query=query)))
+        if not query:
+            self._steps_done = 0  # a configuration starts the optimizer afresh
+        return info
 
     def _batch_request(self, opcode: int, x: np.ndarray, target: np.ndarray, timeout: float) -> StepResult:
         x = np.ascontiguousarray(x, dtype="<f4")
@@ -425,12 +434,42 @@ class Client:
         return StepResult.parse(self.request(opcode, payload, timeout=timeout, work=self._work(opcode, head, data)))
 
     def train_step(self, x: np.ndarray, target: np.ndarray, *, timeout: float = 300.0) -> StepResult:
-        """One optimizer step on a batch x[batch, steps, input] with targets [batch, outputs] (or class [batch])."""
-        return self._batch_request(wire.HIL_OP_TRAIN_STEP, x, target, timeout)
+        """One optimizer step on a batch x[batch, steps, input] with targets [batch, outputs] (or class [batch]).
+
+        When no answer arrives after every retransmission, the LinkTimeout says whether the device applied the step:
+        the client asks the device's step count with an EVAL of one zero sequence (which changes nothing) and compares
+        it with the count before this step, so nobody sends the step again and trains twice."""
+        before = self._steps_done
+        try:
+            result = self._batch_request(wire.HIL_OP_TRAIN_STEP, x, target, timeout)
+        except LinkTimeout as exc:
+            exc.applied = self._step_applied(before, x, target)
+            verdict = {
+                True: "the device APPLIED it (do not send it again)",
+                False: "the device did NOT apply it (sending it again is safe)",
+                None: "whether the device applied it is unknown: read steps_done (evaluate()) before sending it again",
+            }[exc.applied]
+            exc.args = (f"{exc.args[0]}; {verdict}",)
+            raise
+        self._steps_done = result.steps_done
+        return result
+
+    def _step_applied(self, before: int | None, x: np.ndarray, target: np.ndarray) -> bool | None:
+        if before is None:
+            return None
+        x1 = np.zeros_like(np.asarray(x, dtype="<f4")[:1])
+        t1 = np.zeros_like(np.asarray(target, dtype="<f4").reshape(len(x), -1)[:1])
+        try:
+            now = self._batch_request(wire.HIL_OP_EVAL, x1, t1, self.timeout).steps_done
+        except (LinkError, DeviceError):
+            return None
+        return now > before
 
     def evaluate(self, x: np.ndarray, target: np.ndarray, *, timeout: float = 300.0) -> StepResult:
         """The mean loss on a batch, nothing updated."""
-        return self._batch_request(wire.HIL_OP_EVAL, x, target, timeout)
+        result = self._batch_request(wire.HIL_OP_EVAL, x, target, timeout)
+        self._steps_done = result.steps_done
+        return result
 
     def read_tensor(self, name: str, count: int, offset: int = 0) -> np.ndarray:
         """`count` floats of a flat tensor ("params", "grads", "opt_m", "opt_v"), read in chunks."""

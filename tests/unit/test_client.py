@@ -88,7 +88,8 @@ class DeviceStandin(threading.Thread):
             os.write(self.fd, wire.encode_frame(h.opcode, h.seq, error_payload(Status.HIL_ERR_BAD_CRC, "crc"), flags))
             return
         if self.stored is not None and self.stored[0] == h.seq and h.opcode != wire.HIL_OP_HELLO:
-            os.write(self.fd, self.stored[1])
+            if not self._count(s.drop, h.opcode):  # the replayed answer may be lost on the wire too
+                os.write(self.fd, self.stored[1])
             return
         handler = s.handlers.get(h.opcode)
         if handler is None:
@@ -256,3 +257,50 @@ def test_a_lost_inference_answer_costs_what_the_work_took_not_the_two_minute_tim
     assert time.monotonic() - started < 3.0, "the retransmission waited for the default timeout"
     assert client.counters.retransmits == 1
     assert [op for op, _ in script.executed].count(wire.HIL_OP_INFER) == 2, "the repeat was answered from memory"
+
+
+def _trainer(device, *, applied: bool) -> LinkTimeout:
+    """A stand-in that trains, counting its steps; every answer to the second TRAIN_STEP is lost on the wire. It
+    applies that step, or (``applied=False``) refuses it before the update."""
+    state = {"steps": 0}
+    info = messages.MODEL_INFO.pack(model_bytes=100, scratch_bytes=0, arena_used=100, input_size=3, output_size=1,
+                                    kind=wire.HIL_MODEL_LSTM_F32, n_layers=1)  # fmt: skip
+    train_info = messages.TRAIN_INFO.pack(needed_bytes=1, free_bytes=2, n_params=3, scratch_bytes=0, state_bytes=0)
+
+    def config(_: bytes) -> Answer:
+        state["steps"] = 0
+        return 0, train_info
+
+    def step(_: bytes) -> Answer:
+        if state["steps"] == 1 and not applied:
+            return wire.HIL_FLAG_ERROR, error_payload(Status.HIL_ERR_NON_FINITE, "loss is nan")
+        state["steps"] += 1
+        return 0, messages.TRAIN_STEP.pack(loss=0.5, grad_norm=1.0, ticks=100, steps_done=state["steps"])
+
+    def evaluate(_: bytes) -> Answer:
+        return 0, messages.TRAIN_STEP.pack(loss=0.5, grad_norm=0.0, ticks=10, steps_done=state["steps"])
+
+    script = basic(MODEL_BUILTIN=lambda _: (0, info), TRAIN_CONFIG=config, TRAIN_STEP=step, EVAL=evaluate)
+    client = device(script)
+    client.hello()
+    client.use_builtin_model()
+    client.train_config(messages.TrainConfig(steps=4))
+    x, y = np.zeros((2, 4, 3), np.float32), np.zeros((2, 1), np.float32)
+    assert client.train_step(x, y).steps_done == 1
+    script.drop[wire.HIL_OP_TRAIN_STEP] = client.attempts  # the answer and every replay of it
+    with pytest.raises(LinkTimeout) as caught:
+        client.train_step(x, y)
+    assert [op for op, _ in script.executed].count(wire.HIL_OP_TRAIN_STEP) == 2, "executed once each, never twice"
+    return caught.value
+
+
+def test_a_train_step_whose_answers_are_lost_says_it_was_applied(device) -> None:
+    err = _trainer(device, applied=True)
+    assert err.applied is True
+    assert "the device APPLIED it (do not send it again)" in str(err)
+
+
+def test_a_train_step_whose_answers_are_lost_says_it_was_not_applied(device) -> None:
+    err = _trainer(device, applied=False)
+    assert err.applied is False
+    assert "did NOT apply it" in str(err)
