@@ -25,8 +25,9 @@ uint32_t nucleo_clock_init(void)
     NUCLEO_RCC_CR |= NUCLEO_RCC_CR_HSEBYP;
     NUCLEO_RCC_CR |= NUCLEO_RCC_CR_HSEON;
     const int hse = nucleo_wait(NUCLEO_RCC_CR_HSERDY);
-    if (!hse) {
-        NUCLEO_RCC_CR &= ~(NUCLEO_RCC_CR_HSEON | NUCLEO_RCC_CR_HSEBYP);
+    if (!hse) { /* and in the reverse order: a write of HSEBYP is ignored while HSEON is set */
+        NUCLEO_RCC_CR &= ~NUCLEO_RCC_CR_HSEON;
+        NUCLEO_RCC_CR &= ~NUCLEO_RCC_CR_HSEBYP;
     }
 
     NUCLEO_RCC_PLLCFGR = (hse ? NUCLEO_PLL_M_HSE : NUCLEO_PLL_M_HSI) | (NUCLEO_PLL_N << NUCLEO_RCC_PLLCFGR_N_POS) |
