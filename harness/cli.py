@@ -43,8 +43,15 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from harness.boards import get_board
+    from harness.lab import LabError, find_lab, load_lab
 
-    image = get_board(args.board).build()
+    try:
+        path = find_lab(args.lab)
+        lab = load_lab(path) if path is not None else None
+    except LabError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    image = get_board(args.board, lab=lab).build()
     print(f"{args.board}: {image.path}")
     print(f"  build id {image.build_id_hex} ({'cached' if image.cached else 'built now'})")
     for key, value in image.sizes.items():
@@ -250,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     boards.set_defaults(func=_cmd_boards)
 
     build = sub.add_parser("build", help="build (or reuse) a board's firmware image")
-    build.add_argument("--board", default=DEFAULT_BOARD)
+    build.add_argument("--board", default=DEFAULT_BOARD, help="a board kind, or a row of the bench inventory")
+    build.add_argument("--lab", default=None, help="the bench inventory (default $HIL_LAB, else ./lab.toml)")
     build.set_defaults(func=_cmd_build)
 
     bench = sub.add_parser("bench", help="print benchmark figures")

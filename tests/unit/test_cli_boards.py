@@ -3,6 +3,7 @@ server are there on this machine."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
@@ -45,3 +46,15 @@ def test_no_inventory_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
     monkeypatch.delenv("HIL_LAB", raising=False)
     assert main(["boards"]) == 0
     assert "no bench inventory" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc missing")
+def test_build_takes_a_bench_row_and_builds_its_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab = tmp_path / "lab.toml"
+    lab.write_text('[boards.nucleo-3]\nkind = "nucleo-f401re"\nserial = "/dev/ttyACM0"\nflasher = "openocd"\n')
+    assert main(["build", "--lab", str(lab), "--board", "nucleo-3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("nucleo-3: ") and "/nucleo-f401re-" in out.splitlines()[0] and "flash" in out
+    lab.write_text('[boards.nucleo-3]\nkind = "nucleo-f401re"\nflasher = "openocd"\n')
+    assert main(["build", "--lab", str(lab), "--board", "nucleo-3"]) == 2
+    assert "serial" in capsys.readouterr().err
