@@ -108,6 +108,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     raise SystemExit(f"unknown benchmark {args.what!r}")
 
 
+def _split_targets(targets: list[str]) -> tuple[list[str], list[str]]:
+    """``run``'s positional words: test files or folders that exist (``path`` or ``path::test``, absolute, since
+    pytest runs from the repository), then whatever else goes to pytest as it is."""
+    paths, rest = [], []
+    for word in targets:
+        where = Path(word.split("::", 1)[0]).expanduser()
+        if not rest and not word.startswith("-") and where.exists():
+            paths.append(str(where.resolve()) + word[len(word.split("::", 1)[0]) :])
+        else:
+            rest.append(word)
+    return paths, rest
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -115,8 +128,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     report_root = Path(args.report_dir)
     run_id = results.new_run_id()
+    paths, pytest_args = _split_targets(args.pytest_args)
     argv = [
-        sys.executable, "-m", "pytest", str(REPO_ROOT / "tests" / "hil"),
+        sys.executable, "-m", "pytest", *(paths or [str(REPO_ROOT / "tests" / "hil")]),
         "--hil-report-dir", str(report_root), "--hil-run-id", run_id, "--hil-size", args.size,
         "--hil-retries", str(args.retries), "--hil-progress", "-p", "no:cacheprovider", "-q",
     ]  # fmt: skip
@@ -130,8 +144,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         argv += ["-k", args.k]
     if args.baselines:
         argv += ["--hil-baselines", args.baselines]
-    argv += args.pytest_args
-    print(f"HIL run {run_id}: boards {', '.join(args.board)}, size {args.size}", flush=True)
+    argv += pytest_args
+    what = ", ".join(paths) if paths else "the HIL suite"
+    print(f"HIL run {run_id}: {what} on boards {', '.join(args.board)}, size {args.size}", flush=True)
     # a child process, so pytest imports (and assertion-rewrites) the harness itself, as the test command does;
     # and so a pytest that crashes still leaves this process to finish the run folder
     code = subprocess.run(argv, cwd=REPO_ROOT, check=False).returncode
@@ -222,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the HIL suite on a board and write reports/<run_id>/")
+    run = sub.add_parser(
+        "run",
+        help="run the HIL suite (or the test files and folders named) on a board and write reports/<run_id>/",
+        usage="python -m harness run [options] [PATH ...] [-- pytest arguments]",
+    )
     run.add_argument("--board", action="append", default=None, help=f"board name (default {DEFAULT_BOARD})")
     run.add_argument("--link", default=None, help="URL of an already running board instead of starting one")
     run.add_argument("--lab", default=None, help="bench inventory whose rows --board may name (default $HIL_LAB)")
@@ -232,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--retries", type=int, default=1, help="retries of a test after a flash/link/board failure")
     run.add_argument("--baselines", default=None, help="folder of <board>.toml budgets (default reports/baselines)")
     run.add_argument("--no-browser", action="store_true", help="skip opening the report in headless Chromium")
-    run.add_argument("pytest_args", nargs="*", help="passed to pytest after --")
+    run.add_argument(
+        "pytest_args", nargs="*", metavar="PATH | pytest argument",
+        help="test files or folders to run instead of tests/hil (your own, anywhere); after -- anything for pytest",
+    )  # fmt: skip
     run.set_defaults(func=_cmd_run)
 
     rep = sub.add_parser("report", help="(re)build reports/<run_id>/report.html from the run's rows")
