@@ -404,17 +404,37 @@ class BudgetBook:
         Path(path).write_text(self.dumps(), encoding="utf-8")
 
 
-def _expected_values(rows: pd.DataFrame, rule: BandRule) -> dict[str, float]:
-    """test_key -> one expected value, from one (model, metric)'s rows: summary rows where the test wrote them,
-    else the rule's aggregate over its per-sample rows."""
-    out: dict[str, float] = {}
+def _expected_values(rows: pd.DataFrame, rule: BandRule) -> dict[str, tuple[float, float]]:
+    """test_key -> (one expected value, the relative spread of the samples it stands for), from one (model, metric)'s
+    rows: summary rows where the test wrote them (spread 0), else the rule's aggregate over its per-sample rows, whose
+    spread is the largest relative distance of a sample from that value."""
+    out: dict[str, tuple[float, float]] = {}
     for test, group in rows.groupby(rows["test"].map(test_key), sort=True):
         # A test run again (a retry after a link failure) records its rows again: the last attempt's figures count.
         group = group.drop_duplicates(subset=["test", "sample"], keep="last")
         summary = group[group["sample"].isna()]["value"]
         values = summary if not summary.empty else group["value"]
-        out[str(test)] = float({"median": values.median, "max": values.max, "min": values.min}[rule.aggregate]())
+        expected = float({"median": values.median, "max": values.max, "min": values.min}[rule.aggregate]())
+        spread = float((values - expected).abs().max() / abs(expected)) if summary.empty and expected else 0.0
+        out[str(test)] = (expected, spread)
     return out
+
+
+# A per-sample budget accepted from a run passes every sample that run measured, with this margin over the spread.
+SPREAD_MARGIN = 1.5
+
+
+def _sized_to_spread(budget: Budget, spread: float) -> Budget:
+    """``budget`` with a relative pass band at least as wide as ``spread`` * SPREAD_MARGIN (and a fail band still
+    containing it), so an identical rerun of the run it was accepted from is never marginal."""
+    needed = spread * SPREAD_MARGIN
+    if budget.pass_rel is None or needed <= budget.pass_rel:
+        return budget
+    fail_rel = budget.fail_rel if budget.fail_rel is not None and budget.fail_rel >= 2 * needed else 2 * needed
+    note = f" Pass band widened to +-{needed:.2%}: {SPREAD_MARGIN}x the {spread:.2%} the accepted run's samples spread."
+    why = budget.why.split(" Pass band widened to")[0] + note
+    # rounded up to 6 decimals, as the file keeps it: rounding down could leave the widest sample just outside
+    return replace(budget, pass_rel=math.ceil(needed * 1e6) / 1e6, fail_rel=math.ceil(fail_rel * 1e6) / 1e6, why=why)
 
 
 def accept(rows: pd.DataFrame, board: str, old: BudgetBook | None = None, *, run_id: str = "") -> BudgetBook:
@@ -430,18 +450,21 @@ def accept(rows: pd.DataFrame, board: str, old: BudgetBook | None = None, *, run
         rule = rule_for(str(metric), str(unit))
         if rule is None or not rule.budgeted:
             continue
-        per_test = _expected_values(group, rule)
+        measured = _expected_values(group, rule)
+        per_test = {test: value for test, (value, _) in measured.items()}
+        spreads = {test: spread for test, (_, spread) in measured.items()}
         distinct = set(per_test.values())
         targets = {"": next(iter(distinct))} if len(distinct) == 1 else per_test
         if len(distinct) > 1:  # a generic budget would hold one test to another's figure: split it per test
             new.pop((str(model), str(metric), ""), None)
         for test, value in targets.items():
+            spread = spreads[test] if test else max(spreads.values())
             key = (str(model), str(metric), test)
             template = new.get(key) or new.get((str(model), str(metric), ""))
             if template is None and value == 0 and rule.pass_rel is not None:
                 continue  # a relative band around 0 admits nothing; a 0 here means "not measured" (no stack paint)
             if template is not None and template.expected == value and template.test == test:
-                new[key] = template  # unchanged: keep where it came from, so the diff shows only real changes
+                new[key] = _sized_to_spread(template, spread)  # unchanged: keep it, so the diff shows real changes
                 continue
             if template is not None:
                 budget = replace(template, test=test, expected=value, unit=str(unit), accepted_from=run_id, source="")
@@ -451,7 +474,7 @@ def accept(rows: pd.DataFrame, board: str, old: BudgetBook | None = None, *, run
                     test=test, worse=rule.worse, pass_rel=rule.pass_rel, pass_abs=rule.pass_abs,
                     fail_rel=rule.fail_rel, fail_abs=rule.fail_abs, accepted_from=run_id,
                 )  # fmt: skip
-            new[key] = budget
+            new[key] = _sized_to_spread(budget, spread)
     return BudgetBook(board, list(new.values()), old.path)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -211,3 +212,27 @@ def test_accept_leaves_unchanged_budgets_alone_and_skips_zero_high_water(tmp_pat
     old = BudgetBook("qemu-x", [COUNT.__class__(**{**COUNT.__dict__, "accepted_from": "run-0", "source": ""})])
     new = baselines.accept(rows, "qemu-x", old, run_id="run-1")
     assert new.dumps() == old.dumps()  # same figure: no diff, not even the run id
+
+
+def test_a_per_sample_budget_is_sized_to_the_spread_it_was_accepted_from(tmp_path: Path) -> None:
+    """26 of 100 windows of a new dataset fell outside +-0.5%: accepted from those windows, the pass band covers them
+    all (with margin), so the identical rerun is never marginal; a tight spread keeps the rule's band."""
+    t = "tests/hil/test_x.py::test_a[qemu-x]"
+    wide = [100_000 * (1 + d) for d in np.linspace(-0.012, 0.009, 101)]  # median 100,000 - 150, spread ~1.2 %
+    rows = _rows(tmp_path / "wide", [
+        Record(t, "m", "", "latency_instructions", v, "instructions", sample=i) for i, v in enumerate(wide)
+    ])  # fmt: skip
+    (budget,) = baselines.accept(rows, "qemu-x", run_id="run-1").budgets
+    statuses = [budget.check(v, sample=i).status for i, v in enumerate(wide)]
+    assert statuses.count(BudgetStatus.PASS) == len(wide), "an identical rerun must pass every window"
+    spread = max(abs(v - budget.expected) for v in wide) / budget.expected
+    assert 1.5 * spread <= budget.pass_rel <= 1.5 * spread + 1e-6  # rounded up to the file's 6 decimals
+    assert budget.fail_rel >= 2 * budget.pass_rel and "widened" in budget.why
+    tight = [100_000 + d for d in (-10, 0, 10)]
+    rows = _rows(tmp_path / "tight", [
+        Record(t, "m", "", "latency_instructions", v, "instructions", sample=i) for i, v in enumerate(tight)
+    ])  # fmt: skip
+    (budget,) = baselines.accept(rows, "qemu-x", run_id="run-2").budgets
+    assert (budget.pass_rel, budget.fail_rel) == (0.005, 0.02) and "widened" not in budget.why
+    # a regression beyond the widened fail band still fails
+    assert budget.check(100_000 * 1.05).status is BudgetStatus.FAIL
