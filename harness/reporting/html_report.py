@@ -259,23 +259,41 @@ def _tests_section(data: RunData) -> str | None:
 def _budgets_section(data: RunData) -> str | None:
     if data.checks.empty:
         return "<p>No budgets for the boards of this run (reports/baselines/&lt;board&gt;.toml).</p>"
-    lines = []
-    for _, c in data.checks.iterrows():
-        b = c["budget"]
-        samples = f" (worst of {c['rows']})" if c["rows"] > 1 else ""
-        lines.append(
-            [
-                _esc(c["board"]),
-                _esc(c["model"]),
-                _esc(c["metric"]) + (f"<br><small>{_esc(c['test'])}</small>" if c["test"] else ""),
-                f"{_fmt(c['measured'], c['unit'])} {_esc(c['unit'])}{samples}",
-                _esc(b.describe()),
-                _badge(c["status"]),
-            ]
-        )
+
+    def rows(checks: pd.DataFrame) -> list[list[str]]:
+        lines = []
+        for _, c in checks.iterrows():
+            b = c["budget"]
+            samples = f" (worst of {c['rows']})" if c["rows"] > 1 else ""
+            lines.append(
+                [
+                    _esc(c["board"]),
+                    _esc(c["model"]),
+                    _esc(c["metric"]) + (f"<br><small>{_esc(c['test'])}</small>" if c["test"] else ""),
+                    f"{_fmt(c['measured'], c['unit'])} {_esc(c['unit'])}{samples}",
+                    _esc(b.describe()),
+                    _badge(c["status"]),
+                ]
+            )
+        return lines
+
+    headers = ["board", "model", "metric", "measured", "budget", "status"]
     counts = data.checks["status"].value_counts().to_dict()
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-    return f"<p>{summary}.</p>" + _table(["board", "model", "metric", "measured", "budget", "status"], lines)
+    # What this run measured comes first; the budgets it did not touch (a run of a few tests, of the user's own
+    # models) are folded away under one line rather than filling the table.
+    unmeasured = data.checks["status"] == "not measured"
+    html = f"<p>{summary}.</p>"
+    if (~unmeasured).any():
+        html += _table(headers, rows(data.checks[~unmeasured]))
+    if unmeasured.any():
+        n = int(unmeasured.sum())
+        html += (
+            f"<details><summary>{n} budget{'s' if n != 1 else ''} this run did not measure</summary>"
+            + _table(headers, rows(data.checks[unmeasured]))
+            + "</details>"
+        )
+    return html
 
 
 def _per_run(hist: pd.DataFrame, budget: baselines.Budget) -> pd.Series:

@@ -99,6 +99,10 @@ def test_budget_table_shows_each_status(tmp_path: Path, baselines_dir: Path) -> 
     assert status == {"instructions_per_inference": "fail", "model_bytes": "not measured"}
     table = {sec.anchor: sec for sec in html_report.SECTIONS}["budgets"].render(data)
     assert ">fail<" in table and ">not measured<" in table and "1,050,000" in table
+    # what the run measured first; what it did not, folded away under one line
+    measured, folded = table.split("<details>", 1)
+    assert "instructions_per_inference" in measured and "model_bytes" not in measured
+    assert folded.startswith("<summary>1 budget this run did not measure</summary>") and "model_bytes" in folded
 
 
 def test_trends_show_earlier_runs_and_a_rebuilt_report_shows_the_past_as_it_was(
