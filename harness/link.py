@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -70,3 +71,10 @@ def open_link(url: str, *, baudrate: int = 115200, connect_timeout: float = 10.0
             continue
         log.debug("opened %s", url)
         return port
+
+
+def free_local_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a board's socket:// link or a GDB stub to take."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -17,14 +17,9 @@ from typing import ClassVar
 from harness.boards._process import BoardProcess, default_log_dir
 from harness.boards.base import Board, BoardError
 from harness.build import Image
+from harness.link import free_local_port
 
 QEMU = "qemu-system-arm"
-
-
-def _free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Qmp:
@@ -80,7 +75,7 @@ class QemuBoard(Board):
         log_dir.mkdir(parents=True, exist_ok=True)
         qmp_path = log_dir / f"{self.name}-{id(self):x}.qmp"
         for _attempt in range(5):  # the free port can be taken between our probe and QEMU's bind
-            port = _free_tcp_port()
+            port = free_local_port()
             qmp_path.unlink(missing_ok=True)
             self._proc = BoardProcess(self.argv(port, qmp_path), log_dir / f"{self.name}.log")
             if self._wait_listening(port):

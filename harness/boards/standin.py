@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from harness.link import free_local_port
 
 QEMU = "qemu-system-arm"
 MACHINE = "netduinoplus2"
@@ -56,12 +57,6 @@ class Standin:
         return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _listening(port: int) -> bool:
     with open("/proc/net/tcp") as f:
         return any(f":{port:04X} " in line and " 0A " in line for line in f)  # 0A = LISTEN
@@ -72,7 +67,7 @@ def start(log: Path, *, uart_connected: bool = True) -> Standin:
     socket on USART2, which the firmware does not use: a board whose image talks on another UART than the port."""
     log.parent.mkdir(parents=True, exist_ok=True)
     for _attempt in range(5):  # a free port may be taken between the probe and QEMU's bind
-        gdb_port, serial_port = _free_port(), _free_port()
+        gdb_port, serial_port = free_local_port(), free_local_port()
         serial = f"tcp:127.0.0.1:{serial_port},server=on,wait=off"
         argv = [QEMU, "-M", MACHINE, "-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}", "-icount", "shift=0",
                 "-display", "none", "-monitor", "none",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -22,18 +21,13 @@ from harness.boards.bench import BenchBoard, BoardSilent
 from harness.build import Image
 from harness.flashing import FlashError
 from harness.lab import load_lab
+from harness.link import free_local_port
 from harness.reporting.failure_classes import FailureClass, classify
 from harness.session import BoardSession
 
 pytest_plugins = ["pytester"]
 
 BOOT_TIMEOUT = 2  # s: the stand-in answers HELLO within ~0.3 s of its reset
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +100,7 @@ def test_wrong_image_is_a_flash_failure(bench, image: Image) -> None:
 
 
 def test_unreachable_gdb_server_is_a_flash_failure(bench, image: Image) -> None:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_local_port()}"
     board = bench(gdb=address)
     exc, found = _failure(lambda: board.flash(image))
     assert isinstance(exc, FlashError) and found is FailureClass.FLASH
@@ -116,7 +110,7 @@ def test_unreachable_gdb_server_is_a_flash_failure(bench, image: Image) -> None:
 
 def test_serial_port_nobody_serves_is_a_board_failure(bench, image: Image) -> None:
     """Flashed fine, but the row's serial URL leads nowhere (a wrong by-id name, a ser2net that is not running)."""
-    board = bench(serial=f"socket://127.0.0.1:{_free_port()}")
+    board = bench(serial=f"socket://127.0.0.1:{free_local_port()}")
     board.flash(image)
     assert board.last_flash.startswith("flashed")
     exc, found = _failure(board.start)
@@ -140,7 +134,9 @@ def test_through_the_plugin_a_broken_bench_exits_3_classed_flash_and_retried(pyt
     """The same unreachable GDB server in a pytest run of its own: the test is retried as infrastructure, its
     JUnit case carries class flash, and the run exits 3 (the bench is broken), not 1 (the model)."""
     lab = tmp_path / "lab.toml"
-    lab.write_text(bench_standin.Standin(0, _free_port(), _free_port(), "", ()).row("bench-dead", boot_timeout=1))
+    lab.write_text(
+        bench_standin.Standin(0, free_local_port(), free_local_port(), "", ()).row("bench-dead", boot_timeout=1)
+    )
     pytester.makepyfile(test_inner="def test_hello(client):\n    assert client.hello()\n")
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--hil-lab", str(lab), "--hil-board", "bench-dead", "--hil-retries", "1",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 
 import numpy as np
 import pytest
 
 from harness.boards import BoardOptions, get_board
+from harness.link import free_local_port
 from harness.models.lstm import LstmModel, forward
 from harness.session import session_for
 
@@ -31,12 +31,6 @@ def test_pty_link_carries_the_protocol(tmp_path) -> None:
         session.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(shutil.which("ser2net") is None, reason="ser2net missing (make setup installs it)")
 def test_rfc2217_through_ser2net(tmp_path) -> None:
     """A remote bench as labgrid exports it: ser2net serves a serial port (here the host board's pty) as
@@ -46,7 +40,7 @@ def test_rfc2217_through_ser2net(tmp_path) -> None:
     board = get_board("host", BoardOptions(log_dir=tmp_path, extra={"link": "pty"}))
     board.flash(board.build())
     pty = board.start()
-    port = _free_port()
+    port = free_local_port()
     config = tmp_path / "ser2net.yaml"
     config.write_text(
         "connection: &hil\n"

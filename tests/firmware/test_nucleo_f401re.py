@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 
@@ -26,7 +25,7 @@ from harness.build import FIRMWARE_DIR, BuildError, FirmwareSpec, Image, MemoryB
 from harness.defaults import REPO_ROOT
 from harness.flashing import Flasher, get_flasher
 from harness.lab import load_lab
-from harness.link import open_link
+from harness.link import free_local_port, open_link
 from harness.models.lstm import LstmModel, forward, to_blob
 from harness.proto.client import Client
 from harness.proto.wire import HIL_COUNTER_CPU_CYCLES
@@ -337,18 +336,12 @@ def test_the_bench_docs_rows_of_this_kind_load_and_flash_as_written(tmp_path, mo
     assert ran[-1][:4] == ["pyocd", "flash", "-t", "stm32f401re"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @needs_cross
 @needs_qemu
 def test_the_link_path_runs_under_qemus_stm32f405(image: Image, tmp_path) -> None:
     """USART2 on IRQ 38 into the ring, the frame loop, an LSTM inference; with no RCC to answer, HSE and the PLL
     time out and the port stays on the 16 MHz HSI, which HELLO reports as its counter clock and in its cpu string."""
-    port = _free_port()
+    port = free_local_port()
     log = (tmp_path / "qemu.log").open("w")
     qemu = subprocess.Popen(
         ["qemu-system-arm", "-M", "netduinoplus2", "-display", "none", "-monitor", "none", "-serial", "null",
