@@ -6,28 +6,35 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.defaults import DEFAULT_BASELINES, DEFAULT_BOARD, DEFAULT_REPORTS, REPO_ROOT
+
+if TYPE_CHECKING:
+    from harness.lab import Lab
+
+
+def _lab(explicit: str | None) -> Lab | None:
+    """The bench inventory (--lab, $HIL_LAB, ./lab.toml), or None. A broken one raises LabError, which main() turns
+    into exit 2 with its file and line on stderr."""
+    from harness.lab import find_lab, load_lab
+
+    path = find_lab(explicit)
+    return load_lab(path) if path is not None else None
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
     from harness.boards import board_kinds
     from harness.boards.bench import port_present
     from harness.flashing import get_flasher
-    from harness.lab import LabError, find_lab, load_lab
 
     for name, cls in board_kinds().items():
         print(f"{name:16s} {cls.description}")
-    try:
-        path = find_lab(args.lab)
-        lab = load_lab(path) if path is not None else None
-    except LabError as exc:
-        print(f"\n{exc}", file=sys.stderr)
-        return 2
-    if path is None or lab is None:
+    lab = _lab(args.lab)
+    if lab is None:
         print("\nno bench inventory (--lab PATH, $HIL_LAB or ./lab.toml; docs/bench.md)")
         return 0
-    print(f"\nbench rows in {path}:")
+    print(f"\nbench rows in {lab.path}:")
     for name, row in lab.rows.items():
         flasher = get_flasher(row.flasher)
         tool = "needs no tool" if not flasher.tools else (flasher.executable() or f"MISSING: {flasher.install}")
@@ -43,15 +50,8 @@ def _cmd_boards(args: argparse.Namespace) -> int:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from harness.boards import get_board
-    from harness.lab import LabError, find_lab, load_lab
 
-    try:
-        path = find_lab(args.lab)
-        lab = load_lab(path) if path is not None else None
-    except LabError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    image = get_board(args.board, lab=lab).build()
+    image = get_board(args.board, lab=_lab(args.lab)).build()
     print(f"{args.board}: {image.path}")
     print(f"  build id {image.build_id_hex} ({'cached' if image.cached else 'built now'})")
     for key, value in image.sizes.items():
@@ -113,9 +113,10 @@ def _split_targets(targets: list[str]) -> tuple[list[str], list[str]]:
     pytest runs from the repository), then whatever else goes to pytest as it is."""
     paths, rest = [], []
     for word in targets:
-        where = Path(word.split("::", 1)[0]).expanduser()
+        path, sep, node = word.partition("::")
+        where = Path(path).expanduser()
         if not rest and not word.startswith("-") and where.exists():
-            paths.append(str(where.resolve()) + word[len(word.split("::", 1)[0]) :])
+            paths.append(f"{where.resolve()}{sep}{node}")
         else:
             rest.append(word)
     return paths, rest
@@ -297,7 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "board", None) is None and args.command == "run":
         args.board = [DEFAULT_BOARD]
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    return args.func(args)
+    from harness.lab import LabError
+
+    try:
+        return args.func(args)
+    except LabError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
