@@ -172,8 +172,22 @@ class Manifest(BaseManifest):
         return manifest
 
 
+class _Channels:
+    """Names and units of the ``[[channels]]`` a manifest declares, in order."""
+
+    channels: tuple[ChannelSpec, ...]
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.channels)
+
+    @property
+    def channel_units(self) -> tuple[str, ...]:
+        return tuple(c.unit for c in self.channels)
+
+
 @dataclass(frozen=True, kw_only=True)
-class CasesManifest(BaseManifest):
+class CasesManifest(_Channels, BaseManifest):
     """Manifest of a ``sktime-ts`` dataset: equal-length labelled cases, one ``.ts`` file per split."""
 
     interval: pd.Timedelta | None
@@ -183,7 +197,7 @@ class CasesManifest(BaseManifest):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RecordingsManifest(BaseManifest):
+class RecordingsManifest(_Channels, BaseManifest):
     """Manifest of an ``npz-recordings`` dataset: labelled recordings of any length, concatenated with offsets."""
 
     arrays: dict[str, str]

@@ -43,11 +43,11 @@ class RecordingDataset:
 
     @property
     def channels(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.manifest.channels)
+        return self.manifest.channel_names
 
     @property
     def units(self) -> tuple[str, ...]:
-        return tuple(c.unit for c in self.manifest.channels)
+        return self.manifest.channel_units
 
     @property
     def interval(self) -> pd.Timedelta | None:
@@ -146,7 +146,7 @@ def load_recordings(name: str) -> RecordingDataset:
                 ) from exc
     where = f"{path} (manifest {manifest.path})"
     samples, offsets, y = arrays["samples"], arrays["offsets"], arrays["label"]
-    channels = tuple(c.name for c in manifest.channels)
+    channels = manifest.channel_names
     if samples.ndim != 2 or samples.shape[1] != len(channels) or not np.issubdtype(samples.dtype, np.number):
         raise ManifestError(
             f"{where}: samples must be numbers [total samples, {len(channels)}] for [[channels]] {channels}; got "

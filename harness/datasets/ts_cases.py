@@ -125,11 +125,11 @@ class CaseDataset:
 
     @property
     def channels(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.manifest.channels)
+        return self.manifest.channel_names
 
     @property
     def units(self) -> tuple[str, ...]:
-        return tuple(c.unit for c in self.manifest.channels)
+        return self.manifest.channel_units
 
     def split(self, name: str) -> ClassificationData:
         if check_split(name) not in self.splits:
@@ -151,7 +151,7 @@ def load_cases(name: str) -> CaseDataset:
     parsed = [(spec, read_ts(manifest.path_of(spec))) for spec in manifest.files]
     file_classes = parsed[0][1].class_labels
     class_names = manifest.class_names or file_classes
-    channels = tuple(c.name for c in manifest.channels)
+    channels = manifest.channel_names
     splits = {}
     for spec, ts in parsed:
         where = f"{manifest.path} ({spec.path})"
@@ -176,7 +176,7 @@ def load_cases(name: str) -> CaseDataset:
             y=np.array([class_names.index(label) for label in ts.labels], dtype=np.int64),
             class_names=class_names,
             channels=channels,
-            units=tuple(c.unit for c in manifest.channels),
+            units=manifest.channel_units,
             split=str(spec.split),
             case=np.arange(n, dtype=np.int64),
             offset=np.zeros(n, dtype=np.int64),
