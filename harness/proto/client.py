@@ -89,6 +89,34 @@ class _Pending:
 
 
 @dataclass
+class _Transfer:
+    """How one transact() call is going: what it sent and what came back, to tell a noisy link that still makes
+    progress from one that does not."""
+
+    started: float
+    stall: float  # seconds without any answer after which a request out of attempts is given up
+    frames: int = 0  # frames sent, retransmissions included
+    frame_bytes: int = 0
+    answered: int = 0
+    last_answer: float = 0.0
+
+    def progressing(self, now: float) -> bool:
+        return self.answered > 0 and now - self.last_answer < self.stall
+
+    def error_rate(self) -> str:
+        lost = self.frames - self.answered
+        if self.frames == 0 or lost <= 0:
+            return "no frame of this transfer was lost"
+        loss = lost / self.frames
+        mean_len = self.frame_bytes / self.frames
+        text = f"{lost} of {self.frames} frames of this transfer went unanswered or were NAKed ({loss:.0%})"
+        if loss < 1.0:  # independent byte errors: (1 - e) ** len = 1 - loss
+            per_byte = 1.0 - (1.0 - loss) ** (1.0 / mean_len)
+            text += f", about 1 corrupted byte in {1.0 / per_byte:,.0f} for its {mean_len:.0f} B frames"
+        return text
+
+
+@dataclass
 class Client:
     """Protocol client over an open pyserial port (ours from open_link, or pytest-embedded's dut.serial.proc)."""
 
@@ -162,6 +190,7 @@ class Client:
         pending: dict[int, _Pending] = {}
         order: list[int] = []
         next_index = 0
+        transfer = _Transfer(started=time.monotonic(), stall=self.attempts * max(timeout, self.timeout))
         while next_index < len(queue) or pending:
             while next_index < len(queue) and len(pending) < window:
                 opcode, payload = queue[next_index]
@@ -172,15 +201,19 @@ class Client:
                 order.append(seq)
                 log.debug("-> %s seq=%d len=%d", wire.OPCODE_NAMES.get(opcode, hex(opcode)), seq, len(payload))
                 self._send(encoded)
+                transfer.frames += 1
+                transfer.frame_bytes += len(encoded)
             for frame in self._read_frames():
-                self._accept(frame, pending, answers)
+                self._accept(frame, pending, answers, transfer)
             now = time.monotonic()
             for p in list(pending.values()):
                 if now >= p.deadline:
-                    self._retransmit(p, timeout, why="no answer")
+                    self._retransmit(p, timeout, transfer, why="no answer")
         return [answers[seq] for seq in order]
 
-    def _accept(self, frame: wire.Frame, pending: dict[int, _Pending], answers: dict[int, wire.Frame]) -> None:
+    def _accept(
+        self, frame: wire.Frame, pending: dict[int, _Pending], answers: dict[int, wire.Frame], transfer: _Transfer
+    ) -> None:
         h = frame.header
         self.counters.frames_received += 1
         log.debug("<- %s", frame.describe())
@@ -190,12 +223,14 @@ class Client:
             return
         if h.is_nak:
             self.counters.naks += 1
-            self._retransmit(p, p.deadline - time.monotonic(), why="NAK")
+            self._retransmit(p, p.deadline - time.monotonic(), transfer, why="NAK")
             return
         if not h.is_response:
             self.counters.stale += 1
             return
         del pending[h.seq]
+        transfer.answered += 1
+        transfer.last_answer = time.monotonic()
         if h.is_error:
             # Read leniently: an error answer cut short still says what it can (code -1: none arrived).
             code = frame.payload[0] if frame.payload else -1
@@ -205,15 +240,22 @@ class Client:
             raise DeviceError(h.opcode, code, reason)
         answers[h.seq] = frame
 
-    def _retransmit(self, p: _Pending, timeout: float, *, why: str) -> None:
-        if p.attempts >= self.attempts:
+    def _retransmit(self, p: _Pending, timeout: float, transfer: _Transfer, *, why: str) -> None:
+        """Send `p` again. A request out of attempts is given up only when the link makes no progress: while other
+        requests of the same transfer were answered within the last ``transfer.stall`` seconds, a noisy link that
+        still carries most frames finishes a long upload instead of failing at its first unlucky chunk."""
+        now = time.monotonic()
+        if p.attempts >= self.attempts and not transfer.progressing(now):
+            stalled = f"no answer for {now - transfer.last_answer:.1f} s; " if transfer.answered else ""
             raise LinkTimeout(
                 f"{why} for {wire.OPCODE_NAMES.get(p.opcode, hex(p.opcode))} seq={p.seq} after {p.attempts} "
-                f"attempts on {self.port.port}; {self._diagnosis()}"
+                f"attempts on {self.port.port}; {stalled}{transfer.error_rate()}; {self._diagnosis()}"
             )
         p.attempts += 1
-        p.deadline = time.monotonic() + max(timeout, self.timeout)
+        p.deadline = now + max(timeout, self.timeout)
         self.counters.retransmits += 1
+        transfer.frames += 1
+        transfer.frame_bytes += len(p.encoded)
         log.debug("retransmit seq=%d (%s)", p.seq, why)
         self._send(p.encoded)
 

@@ -26,6 +26,7 @@ from harness.proto.wire import Status
 
 BUILD_ID = 0x1234_5678_9ABC_DEF0
 Answer = tuple[int, bytes]  # (flags, payload)
+NAK = "nak"  # a handler's answer meaning: NAK this frame (as the firmware does for a frame that arrived corrupted)
 
 
 def hello_payload(build_id: int = BUILD_ID, proto: int = wire.HIL_PROTO_VERSION) -> bytes:
@@ -46,7 +47,7 @@ class Script:
     """How the stand-in answers: ``handlers[opcode](payload) -> (flags, payload) | None`` (None: stay silent),
     ``drop``/``nak``/``corrupt``: how many first attempts of an opcode to lose, NAK or send with a bad CRC."""
 
-    handlers: dict[int, Callable[[bytes], Answer | None]] = field(default_factory=dict)
+    handlers: dict[int, Callable[[bytes], Answer | str | None]] = field(default_factory=dict)
     drop: dict[int, int] = field(default_factory=dict)
     nak: dict[int, int] = field(default_factory=dict)
     corrupt: dict[int, int] = field(default_factory=dict)
@@ -74,6 +75,10 @@ class DeviceStandin(threading.Thread):
             for chunk in self.reader.feed(data):
                 self.answer(wire.decode_frame(chunk))
 
+    def nak(self, h: wire.Header) -> None:
+        flags = wire.HIL_FLAG_RESPONSE | wire.HIL_FLAG_ERROR | wire.HIL_FLAG_NAK
+        os.write(self.fd, wire.encode_frame(h.opcode, h.seq, error_payload(Status.HIL_ERR_BAD_CRC, "crc"), flags))
+
     def _count(self, table: dict[int, int], opcode: int) -> bool:
         if table.get(opcode, 0) > 0:
             table[opcode] -= 1
@@ -84,8 +89,7 @@ class DeviceStandin(threading.Thread):
         h, s = frame.header, self.script
         s.received.append((h.opcode, h.seq))
         if self._count(s.nak, h.opcode):
-            flags = wire.HIL_FLAG_RESPONSE | wire.HIL_FLAG_ERROR | wire.HIL_FLAG_NAK
-            os.write(self.fd, wire.encode_frame(h.opcode, h.seq, error_payload(Status.HIL_ERR_BAD_CRC, "crc"), flags))
+            self.nak(h)
             return
         if self.stored is not None and self.stored[0] == h.seq and h.opcode != wire.HIL_OP_HELLO:
             if not self._count(s.drop, h.opcode):  # the replayed answer may be lost on the wire too
@@ -95,6 +99,9 @@ class DeviceStandin(threading.Thread):
         if handler is None:
             return
         result = handler(frame.payload)
+        if result == NAK:
+            self.nak(h)
+            return
         s.executed.append((h.opcode, h.seq))
         if result is None:
             return
@@ -186,6 +193,50 @@ def test_chunks_stream_in_order_with_several_in_flight(device) -> None:
     assert client.load_model(blob).model_bytes == 1000
     assert b"".join(received[k] for k in sorted(received)) == blob
     assert len(received) > client.window, "the blob should take more chunks than the window holds"
+
+
+def upload_script(chunk_verdict: Callable[[int], bool]) -> tuple[Script, dict[int, bytes]]:
+    """A device taking a model upload whose chunk frames arrive intact when ``chunk_verdict(offset)`` says so
+    (NAKed otherwise)."""
+    received: dict[int, bytes] = {}
+
+    def chunk(payload: bytes) -> Answer | str:
+        offset = messages.CHUNK.unpack(payload, exact=False)["offset"]
+        if not chunk_verdict(offset):
+            return NAK
+        received[offset] = payload[4:]
+        return 0, b""
+
+    info = messages.MODEL_INFO.pack(model_bytes=1000, scratch_bytes=0, arena_used=1000, input_size=3, output_size=2,
+                                    kind=wire.HIL_MODEL_LSTM_F32, n_layers=1)  # fmt: skip
+    return basic(MODEL_BEGIN=lambda _: (0, b""), MODEL_CHUNK=chunk, MODEL_COMMIT=lambda _: (0, info)), received
+
+
+def test_a_noisy_link_that_still_makes_progress_finishes_a_long_upload(device) -> None:
+    # Half of all chunk frames corrupted: with 3 attempts per chunk, about 1 chunk in 8 would use them all, so an
+    # upload of 40 chunks that gave up per chunk would fail almost surely. Other chunks keep being answered, so it
+    # goes on.
+    rng = np.random.default_rng(7)
+    script, received = upload_script(lambda _: bool(rng.random() < 0.5))
+    client = device(script)
+    client.hello()
+    blob = bytes(rng.integers(0, 256, 252 * 40, dtype=np.uint8))
+    client.load_model(blob)
+    assert b"".join(received[k] for k in sorted(received)) == blob
+    assert client.counters.naks > 20, "the link was as noisy as the test means it to be"
+
+
+def test_an_upload_whose_chunk_never_gets_through_stops_and_says_the_error_rate(device) -> None:
+    script, _ = upload_script(lambda offset: offset != 0)
+    client = device(script)
+    client.hello()
+    started = time.monotonic()
+    with pytest.raises(LinkTimeout, match=r"NAK for MODEL_CHUNK .* no answer for \d+\.\d s; (\d+) of (\d+) frames of this "
+                       r"transfer went unanswered or were NAKed \(\d+%\), about 1 corrupted byte in [\d,]+ for its "
+                       r"\d+ B frames"):  # fmt: skip
+        client.load_model(bytes(252 * 10))
+    # given up once the link stalled: attempts x the 0.3 s timeout after the last answer, not at once nor never
+    assert 0.9 <= time.monotonic() - started < 5.0
 
 
 def test_a_lost_answer_is_asked_again_and_the_repeat_is_not_executed_twice(device) -> None:
