@@ -158,6 +158,8 @@ def _parse_csv(manifest: Manifest) -> tuple[pd.DataFrame, pd.DataFrame]:
     missing_time = [c for c in manifest.time.source_columns if c not in raw.columns]
     if missing_time:
         raise ManifestError(f"{manifest.path} [time] names columns {missing_time} that the CSV does not have")
+    # [file] where: the rows of one station (say) out of a file of several, chosen before anything is parsed
+    raw = manifest.select_rows(raw)
 
     index = _time_index(raw, manifest)
     out: dict[str, pd.Series] = {}
@@ -231,7 +233,10 @@ def _time_index(raw: pd.DataFrame, manifest: Manifest) -> pd.DatetimeIndex:
     steps = np.diff(index.asi8)
     if (steps <= 0).any():
         row = int(np.flatnonzero(steps <= 0)[0]) + 2
-        raise ManifestError(f"{where}: time must increase strictly; data row {row} ({index[row - 1]}) does not")
+        several = "" if manifest.where else " (a file holding several series, e.g. stations, needs [file] where)"
+        raise ManifestError(
+            f"{where}: time must increase strictly; data row {row} ({index[row - 1]}) does not{several}"
+        )
     for key, which, declared, actual in (
         ("start", "first", spec.start, index[0]),
         ("end", "last", spec.end, index[-1]),

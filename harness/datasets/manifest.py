@@ -141,6 +141,8 @@ class Manifest(BaseManifest):
     split: SplitSpec
     columns: tuple[ColumnSpec, ...]
     labels: LabelSpec | None = None
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``[file] where``: (column, accepted texts) pairs; a row is kept when every column holds one of its texts."""
 
     @property
     def file(self) -> str:
@@ -160,6 +162,37 @@ class Manifest(BaseManifest):
                 return spec
         raise UnknownColumnError(
             f"{self.path}: no column {name!r}; declared: {', '.join(c.name for c in self.columns)}"
+        )
+
+    def select_rows(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The rows of the CSV, read as text, that ``[file] where`` keeps (all of them without ``where``), in file
+        order. Raises UnknownColumnError for a column the CSV does not have, ManifestError when no row is kept."""
+        if not self.where:
+            return raw
+        absent = [column for column, _ in self.where if column not in raw.columns]
+        if absent:
+            raise UnknownColumnError(
+                f"{self.path} [file] where names column {', '.join(map(repr, absent))}, which "
+                f"{self.data_path.name} does not have; its columns: {', '.join(map(repr, raw.columns))}"
+            )
+        keep = pd.Series(True, index=raw.index)
+        for column, accepted in self.where:
+            keep &= raw[column].isin(accepted)
+        if keep.any():
+            return raw.loc[keep].reset_index(drop=True)
+        details = []
+        for column, accepted in self.where:
+            present = raw[column].dropna().unique().tolist()
+            shown = ", ".join(map(repr, present[:10])) + (f" and {len(present) - 10} more" if len(present) > 10 else "")
+            details.append(
+                f"{column} in {list(accepted)} keeps {int(raw[column].isin(accepted).sum())} rows "
+                f"(the column holds {shown or 'no value'})"
+            )
+        raise ManifestError(
+            f"{self.path} [file] where keeps no row of the {len(raw)} in {self.data_path.name}: "
+            + "; ".join(details)
+            + ("; together they keep none" if len(self.where) > 1 else "")
+            + ". Values match the CSV's text exactly (case and spaces count)."
         )
 
     @classmethod
@@ -238,6 +271,7 @@ def read_manifest(path: Path) -> AnyManifest:
         raise ManifestError(
             f"{where}: unknown top-level keys {unknown} for format {fmt!r}; it takes "
             f"{', '.join(_COMMON_KEYS + _FORMAT_KEYS[fmt])} (see datasets/README.md)"
+            + ("; a row filter, where = { column = value }, goes in the [file] table" if "where" in unknown else "")
         )
     task = raw.get("task")
     if task is not None and not isinstance(task, dict):
@@ -273,14 +307,47 @@ def _read_csv_manifest(raw: dict[str, Any], where: str, common: dict[str, Any]) 
             '[[columns]]\nname = "temp"\nkind = "numeric"\nunit = "°C"'
         )
     labels_raw = raw.get("labels")
+    columns = tuple(_parse_column(c, f"{where} [[columns]] #{i + 1}", time.utc) for i, c in enumerate(columns_raw))
     return Manifest(
         **common,
         na_values=tuple(_optional(raw["file"], "na_values", list, f"{where} [file]") or ()),
         time=time,
         split=_parse_split(split_tbl, f"{where} [split]"),
-        columns=tuple(_parse_column(c, f"{where} [[columns]] #{i + 1}", time.utc) for i, c in enumerate(columns_raw)),
+        columns=columns,
         labels=None if labels_raw is None else _parse_labels(labels_raw, f"{where} [labels]", time.utc),
+        where=_parse_where(raw["file"].get("where"), f"{where} [file]", columns),
     )
+
+
+def _parse_where(value: Any, where: str, columns: tuple[ColumnSpec, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``where = { origin = "LGA" }`` or ``{ origin = ["JFK", "LGA"] }``: a row is kept when each named column holds
+    one of its values. Values are compared with the CSV's text; an integer stands for its decimal text."""
+    if value is None:
+        return ()
+    example = 'e.g. where = { station = "LGA" } or where = { station = ["JFK", "LGA"] }'
+    if not isinstance(value, dict) or not value:
+        raise ManifestError(f"{where}: where must be a table of column = value(s), {example}; got {value!r}")
+    declared = [c.name for c in columns]
+    pairs = []
+    for column, accepted in value.items():
+        if column not in declared:
+            raise UnknownColumnError(
+                f"{where}: where names column {column!r}, which no [[columns]] entry declares; "
+                f"declared columns: {', '.join(map(repr, declared))}"
+            )
+        items = accepted if isinstance(accepted, list) else [accepted]
+        texts = []
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, str | int):
+                raise ManifestError(
+                    f"{where}: where {column} = {accepted!r}: give the values as the CSV writes them, as strings "
+                    f'(or integers), e.g. "LGA" or "1.5"; got {item!r}'
+                )
+            texts.append(str(item))
+        if not texts:
+            raise ManifestError(f"{where}: where {column} = [] accepts no value, so no row would be kept; {example}")
+        pairs.append((column, tuple(texts)))
+    return tuple(pairs)
 
 
 def _read_cases_manifest(raw: dict[str, Any], where: str, common: dict[str, Any]) -> CasesManifest:
