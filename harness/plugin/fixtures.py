@@ -19,14 +19,15 @@ from harness.session import BoardSession, Deployment, session_for
 
 @pytest.fixture(scope="session")
 def hil_run_dir(pytestconfig: pytest.Config) -> Path:
-    """This run's folder, ``<report dir>/<run_id>/`` (made on first use): rows, junit.xml, logs/, boards/."""
+    """Session: this run's folder as a Path, ``<report dir>/<run_id>/`` (made on first use): rows, junit.xml,
+    logs/, boards/."""
     return run_folder.ensure(pytestconfig)
 
 
 @pytest.fixture(scope="session")
 def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir: Path) -> Iterator[BoardSession]:
-    """The board under test, built (cached), flashed, started and answering HELLO with the right build id; one per
-    board for the whole run. Tests that take it are parametrized over every --hil-board."""
+    """Session, one per board: the BoardSession of the board under test, built (cached), flashed, started and
+    answering HELLO with the right build id. Tests that take it are parametrized over every --hil-board."""
     config = request.config
     name = getattr(request, "param", None) or hil_board_name
     sessions = config.stash[SESSIONS_KEY]
@@ -49,39 +50,42 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
 
 @pytest.fixture
 def board(hil_session: BoardSession) -> Board:
-    """The Board object under test (state off/flashed/running, facts(), reset(), alive())."""
+    """Per test: the Board object under test (state off/flashed/running, facts(), reset(), alive())."""
     return hil_session.board
 
 
 @pytest.fixture
 def client(hil_session: BoardSession) -> Client:
-    """The binary protocol client on the board's open link (HELLO already answered, build id checked)."""
+    """Per test: the binary protocol Client on the board's open link (HELLO already answered, build id checked);
+    client.infer(x) runs the deployed model."""
     return hil_session.open(hil_session.image)
 
 
 @pytest.fixture
 def link(hil_session: BoardSession) -> serial.SerialBase:
-    """The open pyserial port to the board (socket://, pty, rfc2217:// or a /dev path), shared with ``client``."""
+    """Per test: the open pyserial port to the board (socket://, pty, rfc2217:// or a /dev path), shared with
+    ``client``."""
     hil_session.open(hil_session.image)
     return hil_session.port
 
 
 @pytest.fixture
 def deploy(hil_session: BoardSession) -> Callable[..., Deployment]:
-    """deploy(model, where="auto"|"arena"|"flash") -> Deployment: the model on the device, ready to infer. Any kind:
-    LstmModel, dense.MlpModel, a quantized model from harness.models.quant, or blob bytes."""
+    """Per test: deploy(model, where="auto"|"arena"|"flash") -> Deployment, the model on the device, ready to infer
+    (dep.client.infer(x)). Any kind: LstmModel, dense.MlpModel, a model from harness.models.quant, or blob bytes."""
     return hil_session.deploy
 
 
 @pytest.fixture(scope="session")
 def hil_windows(pytestconfig: pytest.Config) -> int:
-    """How many dataset windows a test streams, from --hil-size (quick: CI; full: nightly)."""
+    """Session: how many dataset windows a test streams (an int), from --hil-size (quick: CI; full: nightly)."""
     return options.windows(pytestconfig)
 
 
 @pytest.fixture
 def dataset(request: pytest.FixtureRequest):
-    """The dataset named by ``request.param`` (indirect parametrization) or the Beijing weather data."""
+    """Per test: the dataset named by ``request.param`` (indirect parametrization) or the Beijing weather data,
+    loaded by its format's loader."""
     from harness import datasets
 
     return datasets.load_any(getattr(request, "param", "beijing_pm"))
@@ -89,8 +93,8 @@ def dataset(request: pytest.FixtureRequest):
 
 @pytest.fixture
 def record(request: pytest.FixtureRequest) -> Callable[..., None]:
-    """record(metric, value, unit, *, model="", dataset="", sample=None): one result row, written at once, then
-    checked against the board's budget (a row beyond its fail band fails the test, and stays in the rows)."""
+    """Per test: record(metric, value, unit, *, model="", dataset="", sample=None) writes one row of results.csv at
+    once, then checks it against the board's budget (beyond its fail band the test fails; the row stays)."""
     writer = run_folder.writer(request.config)
     test = request.node.nodeid
     session: BoardSession | None = None
@@ -114,15 +118,15 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
 
 @pytest.fixture
 def hil_budgets(request: pytest.FixtureRequest) -> BudgetBook | None:
-    """The budgets of the board under test (None when it has no baseline file)."""
+    """Per test: the BudgetBook of the board under test (None when it has no baseline file)."""
     session = request.getfixturevalue("hil_session")
     return budgets.budget_book(request.config, session.board.budgets_name)
 
 
 @pytest.fixture
 def check_budget(request: pytest.FixtureRequest) -> Callable[..., Verdict | None]:
-    """check_budget(metric, value, unit, *, model, test=None, sample=None): the gate `record` applies, without
-    writing a row — for a test that measures a deliberately altered image and must not pollute the run's figures."""
+    """Per test: check_budget(metric, value, unit, *, model, test=None, sample=None), the gate `record` applies,
+    without writing a row — for a test that measures a deliberately altered image and must not pollute the rows."""
     session = request.getfixturevalue("hil_session")
 
     def _check(metric: str, value: float, unit: str, *, model: str, test: str | None = None,
@@ -136,7 +140,8 @@ def check_budget(request: pytest.FixtureRequest) -> Callable[..., Verdict | None
 
 @pytest.fixture(autouse=True)
 def _hil_requires(request: pytest.FixtureRequest) -> None:
-    """Applies the ``hil_requires(*capabilities)`` marker: skip unless the board's HELLO lists every capability."""
+    """Per test, automatic: applies the ``hil_requires(*capabilities)`` marker, skipping the test unless the board's
+    HELLO lists every capability."""
     marker = request.node.get_closest_marker("hil_requires")
     if marker is None:
         return
