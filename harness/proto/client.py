@@ -95,13 +95,16 @@ class _Transfer:
 
     started: float
     stall: float  # seconds without any answer after which a request out of attempts is given up
+    min_answered: float = 0.0  # share of frames that must be answered for a request out of attempts to go on
     frames: int = 0  # frames sent, retransmissions included
     frame_bytes: int = 0
     answered: int = 0
     last_answer: float = 0.0
 
     def progressing(self, now: float) -> bool:
-        return self.answered > 0 and now - self.last_answer < self.stall
+        if self.answered == 0 or now - self.last_answer >= self.stall:
+            return False
+        return self.answered >= self.min_answered * self.frames
 
     def error_rate(self) -> str:
         lost = self.frames - self.answered
@@ -120,6 +123,9 @@ class _Transfer:
 class Client:
     """Protocol client over an open pyserial port (ours from open_link, or pytest-embedded's dut.serial.proc)."""
 
+    MIN_CHUNK = 64  # bytes: the smallest piece an upload is cut into on a noisy link
+    ROUND_CHUNKS = 16  # chunks per round of an upload; a failed round is sent again in smaller chunks
+
     port: serial.SerialBase
     timeout: float = 3.0  # seconds an ordinary answer may take, per attempt
     attempts: int = 4  # sends of one request before giving up
@@ -136,6 +142,8 @@ class Client:
     _steps_done: int | None = field(default=None, init=False, repr=False)
     # seconds the last clean answer to a piece of work took (Client.request's ``work``)
     _took: dict[tuple, float] = field(default_factory=dict, init=False, repr=False)
+    # the chunk size the last upload ended with (None: none yet, start with frames as large as the device takes)
+    _upload_chunk: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._reader = wire.FrameReader()
@@ -180,9 +188,16 @@ class Client:
         return frames
 
     def transact(
-        self, requests: Iterable[tuple[int, bytes]], *, timeout: float | None = None, window: int | None = None
+        self,
+        requests: Iterable[tuple[int, bytes]],
+        *,
+        timeout: float | None = None,
+        window: int | None = None,
+        min_answered: float = 0.0,
     ) -> list[wire.Frame]:
-        """Send requests keeping up to `window` in flight; answers in request order, errors raised as they come."""
+        """Send requests keeping up to `window` in flight; answers in request order, errors raised as they come.
+        A request out of attempts goes on while the transfer makes progress and at least ``min_answered`` of its
+        frames were answered (an upload gives up sooner and retries in smaller chunks)."""
         timeout = self.timeout if timeout is None else timeout
         window = self.window if window is None else max(1, window)
         queue = list(requests)
@@ -190,7 +205,7 @@ class Client:
         pending: dict[int, _Pending] = {}
         order: list[int] = []
         next_index = 0
-        transfer = _Transfer(started=time.monotonic(), stall=self.attempts * max(timeout, self.timeout))
+        transfer = _Transfer(time.monotonic(), self.attempts * max(timeout, self.timeout), min_answered)
         while next_index < len(queue) or pending:
             while next_index < len(queue) and len(pending) < window:
                 opcode, payload = queue[next_index]
@@ -346,13 +361,34 @@ class Client:
             self.model = None  # a reboot may leave an arena model for MODEL_RECOVER; a soft reset drops it
 
     def _stream(self, begin_op: int, chunk_op: int, data: bytes) -> None:
-        chunk = self.max_payload - 4
-        requests = [(begin_op, messages.BEGIN.pack(total_bytes=len(data)))]
-        self.transact(requests, window=1)
-        chunks = [
-            (chunk_op, messages.CHUNK.pack(offset=off) + data[off : off + chunk]) for off in range(0, len(data), chunk)
-        ]
-        self.transact(chunks)
+        """BEGIN, then the data in offset-addressed chunks, a round of them at a time. A round that fails on a link
+        too noisy for frames of this size (a 6 KB frame through one corrupted byte in 1,000 arrives whole one time in
+        400) is sent again in chunks half the size, down to MIN_CHUNK; a round that lost more than half its frames
+        halves them for the next, a clean one doubles them. Chunks say where
+        they go, so sending one again, or in other pieces, writes the same bytes."""
+        self.transact([(begin_op, messages.BEGIN.pack(total_bytes=len(data)))], window=1)
+        largest = self.max_payload - messages.CHUNK.struct.size
+        chunk, off = min(largest, self._upload_chunk or largest), 0
+        while off < len(data):
+            end = min(len(data), off + self.ROUND_CHUNKS * chunk)
+            round_ = [(chunk_op, messages.CHUNK.pack(offset=o) + data[o : min(o + chunk, end)])
+                      for o in range(off, end, chunk)]  # fmt: skip
+            resent = self.counters.retransmits
+            try:  # above the smallest chunk, a round that needs more than its attempts per chunk is worth cutting
+                self.transact(round_, min_answered=1.0 / self.attempts if chunk > self.MIN_CHUNK else 0.0)
+            except LinkTimeout as exc:
+                if chunk <= self.MIN_CHUNK:
+                    raise
+                chunk = max(self.MIN_CHUNK, chunk // 2)
+                log.info("chunks of this upload shrink to %d B: %s", chunk, exc)
+                continue
+            off = end
+            resent = self.counters.retransmits - resent
+            if resent == 0:
+                chunk = min(largest, chunk * 2)
+            elif resent > len(round_):  # more than half the frames were lost: smaller frames get through more often
+                chunk = max(self.MIN_CHUNK, chunk // 2)
+            self._upload_chunk = chunk  # the next upload starts where this link left off
 
     def _bound(self, payload: bytes) -> ModelInfo:
         self.model = None  # whatever was bound before is gone, whether or not the new one parses
@@ -501,11 +537,16 @@ class Client:
             return None
         x1 = np.zeros_like(np.asarray(x, dtype="<f4")[:1])
         t1 = np.zeros_like(np.asarray(target, dtype="<f4").reshape(len(x), -1)[:1])
-        try:
-            now = self._batch_request(wire.HIL_OP_EVAL, x1, t1, self.timeout).steps_done
-        except (LinkError, DeviceError):
-            return None
-        return now > before
+        for _ in range(self.attempts):  # the answer decides whether someone trains twice: worth asking again
+            try:
+                self._steps_done = self._batch_request(wire.HIL_OP_EVAL, x1, t1, self.timeout).steps_done
+                return self._steps_done > before
+            except LinkError:
+                continue
+            except DeviceError:
+                break
+        self._steps_done = None  # the next lost step cannot be judged against a count that may be stale
+        return None
 
     def evaluate(self, x: np.ndarray, target: np.ndarray, *, timeout: float = 300.0) -> StepResult:
         """The mean loss on a batch, nothing updated."""
