@@ -123,8 +123,10 @@ def _split_targets(targets: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import signal
     import subprocess
 
+    from harness.lifetime import die_with_parent
     from harness.reporting import results, runs, summary
 
     report_root = Path(args.report_dir)
@@ -147,15 +149,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         argv += ["--hil-baselines", args.baselines]
     argv += pytest_args
     what = ", ".join(paths) if paths else "the HIL suite"
+    baselines_dir = Path(args.baselines) if args.baselines else DEFAULT_BASELINES
+    for killed in runs.recover_abandoned(report_root, baselines_dir=baselines_dir):
+        print(f"finished run {killed.name}, which was killed before it finished: its rows are in the history "
+              f"marked incomplete", flush=True)  # fmt: skip
+    run_dir = report_root / run_id
+    runs.begin_run(run_dir, command=args.command_line, size=args.size)
     print(f"HIL run {run_id}: {what} on boards {', '.join(args.board)}, size {args.size}", flush=True)
     # a child process, so pytest imports (and assertion-rewrites) the harness itself, as the test command does;
-    # and so a pytest that crashes still leaves this process to finish the run folder
-    code = subprocess.run(argv, cwd=REPO_ROOT, check=False).returncode
-    run_dir = report_root / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    baselines_dir = Path(args.baselines) if args.baselines else DEFAULT_BASELINES
+    # and so a pytest that crashes still leaves this process to finish the run folder. It is stopped (SIGTERM, which
+    # the plugin turns into a clean stop) when this process dies, even by kill -9.
+    code = subprocess.run(argv, cwd=REPO_ROOT, check=False, preexec_fn=die_with_parent(signal.SIGTERM)).returncode
+    killed_by = f"pytest was killed by {signal.Signals(-code).name}" if code < 0 else None
     done = runs.finish_run(run_dir, report_root, exit_status=code, command=args.command_line, size=args.size,
-                           baselines_dir=baselines_dir, browser=not args.no_browser)  # fmt: skip
+                           baselines_dir=baselines_dir, browser=not args.no_browser, incomplete=killed_by)  # fmt: skip
     print()
     print(summary.format_run(run_dir, baselines_dir=baselines_dir))
     print(f"\nexit status {code}: {runs.EXIT_MEANINGS.get(code, 'see pytest')}")

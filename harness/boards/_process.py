@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from harness.boards.base import BoardError
+from harness.lifetime import die_with_parent
 
 
 class BoardProcess:
@@ -22,7 +23,9 @@ class BoardProcess:
         self._log.flush()
         self._offset = log_path.stat().st_size
         try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+            # killed with whoever started it: a board never outlives a run that was killed with kill -9
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                         preexec_fn=die_with_parent())  # fmt: skip
         except OSError as exc:
             self._log.close()
             raise BoardError(f"cannot start {argv[0]}: {exc}") from exc

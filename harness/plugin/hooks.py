@@ -3,10 +3,14 @@ log and retries around every HIL test, failure classes, and the run's verdicts."
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from harness.lifetime import forks_die_with_this_process
 from harness.plugin import failures, markers, options, progress, retries, run_folder
 from harness.plugin.frame_log import frame_log
 from harness.plugin.stash import BOOKS_KEY, EVIDENCE_KEY, FAILURES_KEY, RUN_DIR_KEY, VERDICTS_KEY
@@ -25,7 +29,20 @@ def pytest_configure(config: pytest.Config) -> None:
     options.lab(config)  # a broken lab.toml is a usage error naming its line, before anything is collected
     if not hasattr(config, "workerinput"):  # xdist workers write through the controller's folder
         run_folder.configure(config)
+        os.environ[RUN_ID_ENV] = config.stash[RUN_DIR_KEY].name  # boards started by this run carry its id
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+        forks_die_with_this_process()  # a plugin's multiprocessing manager must not outlive a killed pytest
     config.pluginmanager.register(failures.RunVerdicts(config), "hil-verdicts")
+
+
+RUN_ID_ENV = "HIL_RUN_ID"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (CI cancelling a job, or the parent-death signal of a killed ``harness run``) stops the session as
+    Ctrl-C does: fixtures are torn down, boards stopped, rows written so far kept."""
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 from harness.reporting.results import COLUMNS, RESULTS_FILE, read_results
 
-__all__ = ["HISTORY_DIR", "PARQUET_FILE", "SCHEMA", "append", "read_history", "read_run", "write_parquet"]
+__all__ = ["HISTORY_COLUMNS", "HISTORY_DIR", "PARQUET_FILE", "SCHEMA", "append", "read_history", "read_run",
+           "write_parquet"]  # fmt: skip
 
 PARQUET_FILE = "results.parquet"
 HISTORY_DIR = "history"
@@ -37,22 +38,28 @@ SCHEMA = pa.schema(
         ("value", pa.float64()),
         ("unit", pa.string()),
         ("sample", pa.int64()),
+        # False: the run was killed before it finished (its rows up to then; runs.recover_abandoned appended it)
+        ("run_complete", pa.bool_()),
     ]
 )
-assert tuple(SCHEMA.names) == COLUMNS, "history schema and results columns must name the same columns"
+HISTORY_COLUMNS = (*COLUMNS, "run_complete")
+assert tuple(SCHEMA.names) == HISTORY_COLUMNS, "history schema: the results columns, then run_complete"
 
 
-def _table(frame: pd.DataFrame) -> pa.Table:
+def _table(frame: pd.DataFrame, *, complete: bool = True) -> pa.Table:
     frame = frame.copy()
+    frame["run_complete"] = complete
     frame["time"] = pd.to_datetime(frame["time"], utc=True).astype("datetime64[ms, UTC]")
     arrays = [
-        pa.array(frame[name].to_numpy(dtype=object if field.type != pa.float64() else "float64"), type=field.type,
-                 from_pandas=True)
+        pa.array(frame[name].to_numpy(dtype=_NUMPY_TYPES.get(field.type, object)), type=field.type, from_pandas=True)
         if name != "time"
         else pa.array(frame[name], type=field.type)
         for name, field in zip(SCHEMA.names, SCHEMA, strict=True)
     ]  # fmt: skip
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+_NUMPY_TYPES = {pa.float64(): "float64", pa.bool_(): "bool"}
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:
@@ -62,21 +69,23 @@ def _write_atomically(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_parquet(run_dir: Path | str) -> Path:
-    """``run_dir/results.parquet`` from ``results.csv``: the same rows and columns, typed."""
+def write_parquet(run_dir: Path | str, *, complete: bool = True) -> Path:
+    """``run_dir/results.parquet`` from ``results.csv``: the same rows and columns, typed (and run_complete)."""
     run_dir = Path(run_dir)
     path = run_dir / PARQUET_FILE
-    _write_atomically(_table(read_results(run_dir)), path)
+    _write_atomically(_table(read_results(run_dir), complete=complete), path)
     return path
 
 
-def _from_table(table: pa.Table) -> pd.DataFrame:
+def _from_table(table: pa.Table, columns: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
     frame = table.to_pandas()
     frame["sample"] = frame["sample"].astype("Int64")
+    # files written before the column existed hold runs that finished
+    frame["run_complete"] = frame["run_complete"].astype("boolean").fillna(True).astype(bool)
     for name in COLUMNS:
         if SCHEMA.field(name).type == pa.string():
             frame[name] = frame[name].fillna("").astype(str)
-    return frame[list(COLUMNS)]
+    return frame[list(columns)]
 
 
 def read_run(run_dir: Path | str) -> pd.DataFrame:
@@ -89,19 +98,21 @@ def read_run(run_dir: Path | str) -> pd.DataFrame:
     raise FileNotFoundError(f"no {RESULTS_FILE} or {PARQUET_FILE} in {run_dir}; is it a run folder?")
 
 
-def append(run_dir: Path | str, report_root: Path | str) -> Path:
-    """Add a run to the history under ``report_root``; returns the file written."""
+def append(run_dir: Path | str, report_root: Path | str, *, complete: bool = True) -> Path:
+    """Add a run to the history under ``report_root``; returns the file written. ``complete=False``: the run was
+    killed before it finished, and these are the rows it wrote until then."""
     run_dir = Path(run_dir)
     history = Path(report_root) / HISTORY_DIR
     history.mkdir(parents=True, exist_ok=True)
     path = history / f"{run_dir.name}.parquet"
-    _write_atomically(_table(read_run(run_dir)), path)
+    _write_atomically(_table(read_run(run_dir), complete=complete), path)
     return path
 
 
 def read_history(report_root: Path | str) -> pd.DataFrame:
-    """Every run appended under ``report_root`` (empty with the right columns when there is none)."""
+    """Every run appended under ``report_root`` (empty with the right columns when there is none), with
+    ``run_complete`` saying which runs were killed before they finished."""
     folder = Path(report_root) / HISTORY_DIR
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
-        return _from_table(SCHEMA.empty_table())
-    return _from_table(pq.read_table(folder, schema=SCHEMA))
+        return _from_table(SCHEMA.empty_table(), HISTORY_COLUMNS)
+    return _from_table(pq.read_table(folder, schema=SCHEMA), HISTORY_COLUMNS)

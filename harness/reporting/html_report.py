@@ -205,6 +205,8 @@ def _run_section(data: RunData) -> str:
     ]
     if "exit_status" in data.meta:
         items.append(("exit status", f"{data.meta['exit_status']} — {data.meta.get('exit_meaning', '')}"))
+    if data.meta.get("incomplete"):
+        items.append(("INCOMPLETE", f"{data.meta['incomplete']}; these are the rows it wrote until then"))
     for key in ("command", "size", "host"):
         if key in data.meta:
             items.append((key, str(data.meta[key])))
@@ -654,6 +656,8 @@ def render(data: RunData) -> str:
         nav.append(f'<a href="#{sec.anchor}">{_esc(sec.title)}</a>')
         parts.append(f'<section id="{sec.anchor}"><h2>{_esc(sec.title)}</h2>{body}</section>')
     status = data.meta.get("exit_meaning") or ""
+    if data.meta.get("incomplete"):
+        status = f"Incomplete: {data.meta['incomplete']}. {status}".strip()
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>HIL run {_esc(data.run_id)}</title><style>{CSS}</style></head><body>"

@@ -25,7 +25,8 @@ def test_parquet_holds_the_same_table_as_the_csv(tmp_path: Path) -> None:
     assert path == run / history.PARQUET_FILE
     csv_rows = read_results(run)
     parquet_rows = pd.read_parquet(path)
-    assert list(parquet_rows.columns) == list(csv_rows.columns)
+    assert list(parquet_rows.columns) == [*csv_rows.columns, "run_complete"]
+    assert parquet_rows["run_complete"].all()
     pd.testing.assert_series_equal(parquet_rows["value"], csv_rows["value"])
     assert parquet_rows["sample"].tolist()[1:] == [0, 1] and pd.isna(parquet_rows["sample"][0])
     assert (parquet_rows["time"] == csv_rows["time"]).all()
@@ -49,4 +50,14 @@ def test_history_is_one_read_parquet_call(tmp_path: Path) -> None:
 
 def test_no_history_is_an_empty_table(tmp_path: Path) -> None:
     empty = history.read_history(tmp_path)
-    assert empty.empty and list(empty.columns) == list(COLUMNS)
+    assert empty.empty and list(empty.columns) == [*COLUMNS, "run_complete"]
+
+
+def test_a_killed_run_is_in_the_history_marked_incomplete(tmp_path: Path) -> None:
+    finished = _run(tmp_path, "20261122T010000Z-aaaaaa", 20636)
+    killed = _run(tmp_path, "20261123T010000Z-bbbbbb", 20640)
+    history.append(finished, tmp_path)
+    history.append(killed, tmp_path, complete=False)
+    rows = history.read_history(tmp_path)
+    by_run = rows.groupby("run_id")["run_complete"].agg(set).to_dict()
+    assert by_run == {finished.name: {True}, killed.name: {False}}
