@@ -20,7 +20,7 @@ import pytest
 from harness.defaults import REPO_ROOT
 from harness.reporting import history
 
-SLOW_TEST = '''
+SLOW_TEST = """
 import time
 
 import numpy as np
@@ -33,12 +33,12 @@ def test_streams_until_killed(deploy, record):
     for i in range(1200):
         record("ticks", dep.client.infer(np.zeros((4, 3), np.float32)).ticks, "ticks", model="killed", sample=i)
         time.sleep(0.05)
-'''
+"""
 
-QUICK_TEST = '''
+QUICK_TEST = """
 def test_one_row(record):
     record("answer", 42.0, "", model="next")
-'''
+"""
 
 
 def _processes_of(run_id: str) -> dict[int, str]:
