@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,26 +127,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
+    from harness.datasets.store import ENV_VAR as DATASETS_ENV
     from harness.lifetime import die_with_parent
     from harness.reporting import results, runs, summary
 
-    report_root = Path(args.report_dir)
+    # pytest runs in the repository: every path the user gave is made absolute from where they gave it
+    report_root = Path(args.report_dir).expanduser().resolve()
     run_id = results.new_run_id()
     paths, pytest_args = _split_targets(args.pytest_args)
     argv = [
         sys.executable, "-m", "pytest", *(paths or [str(REPO_ROOT / "tests" / "hil")]),
         "--hil-report-dir", str(report_root), "--hil-run-id", run_id, "--hil-size", args.size,
         "--hil-retries", str(args.retries), "--hil-progress", "-p", "no:cacheprovider", "-q",
+        # the repository's settings, also for test files outside it (pytest would look for settings beside those):
+        # xunit1 keeps the failure-class properties in junit.xml; pytest-embedded's API note is noise
+        "-o", "junit_family=xunit1", "-W", "ignore::pytest.PytestExperimentalApiWarning",
     ]  # fmt: skip
     for b in args.board:
         argv += ["--hil-board", b]
     if args.link:
         argv += ["--hil-link", args.link]
     if args.lab:
-        argv += ["--hil-lab", args.lab]
+        argv += ["--hil-lab", str(Path(args.lab).expanduser().resolve())]
     if args.k:
         argv += ["-k", args.k]
     if args.baselines:
+        args.baselines = str(Path(args.baselines).expanduser().resolve())
         argv += ["--hil-baselines", args.baselines]
     argv += pytest_args
     what = ", ".join(paths) if paths else "the HIL suite"
@@ -159,7 +166,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # a child process, so pytest imports (and assertion-rewrites) the harness itself, as the test command does;
     # and so a pytest that crashes still leaves this process to finish the run folder. It is stopped (SIGTERM, which
     # the plugin turns into a clean stop) when this process dies, even by kill -9.
-    code = subprocess.run(argv, cwd=REPO_ROOT, check=False, preexec_fn=die_with_parent(signal.SIGTERM)).returncode
+    env = dict(os.environ)
+    if env.get(DATASETS_ENV):  # relative entries were meant from the user's folder, not the repository
+        env[DATASETS_ENV] = os.pathsep.join(str(Path(p).expanduser().resolve()) if p else p
+                                            for p in env[DATASETS_ENV].split(os.pathsep))  # fmt: skip
+    code = subprocess.run(argv, cwd=REPO_ROOT, env=env, check=False,
+                          preexec_fn=die_with_parent(signal.SIGTERM)).returncode  # fmt: skip
     killed_by = f"pytest was killed by {signal.Signals(-code).name}" if code < 0 else None
     done = runs.finish_run(run_dir, report_root, exit_status=code, command=args.command_line, size=args.size,
                            baselines_dir=baselines_dir, browser=not args.no_browser, incomplete=killed_by)  # fmt: skip
