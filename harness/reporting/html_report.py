@@ -58,6 +58,18 @@ class RunData:
     history: pd.DataFrame  # rows of this and earlier runs
     meta: dict
     used: set[str] = field(default_factory=set)  # metrics a section has shown, so "Other series" skips them
+    project_models: frozenset[str] = frozenset()  # models the project's committed baselines know
+
+    @property
+    def models(self) -> list[str]:
+        """The models this run measured: the user's own (unknown to the project's baselines) first, then the
+        project's, each group by name."""
+        names = {m for m in self.rows["model"].unique() if m}
+        return sorted(names, key=lambda m: (m in self.project_models, m))
+
+    def model_rank(self, model: str) -> int:
+        order = self.models
+        return order.index(model) if model in order else len(order)
 
     @property
     def run_id(self) -> str:
@@ -89,6 +101,15 @@ def _books_for(run_dir: Path, boards: list[str], baselines_dir: Path | None) -> 
     return books
 
 
+def _project_models() -> frozenset[str]:
+    """Every model named in the project's committed baselines (reports/baselines/*.toml)."""
+    from harness.defaults import DEFAULT_BASELINES
+
+    boards = [p.stem for p in DEFAULT_BASELINES.glob("*.toml")]
+    books = baselines.load_books(DEFAULT_BASELINES, boards)
+    return frozenset(b.model for book in books.values() for b in book.budgets)
+
+
 def load_run(run_dir: Path | str, *, baselines_dir: Path | None = None, report_root: Path | None = None) -> RunData:
     run_dir = Path(run_dir)
     rows = history.read_run(run_dir)
@@ -107,6 +128,7 @@ def load_run(run_dir: Path | str, *, baselines_dir: Path | None = None, report_r
         checks=baselines.check_rows(rows, books, run_id=run_dir.name),
         history=hist,
         meta=meta,
+        project_models=_project_models(),
     )
 
 
@@ -221,6 +243,24 @@ def _run_section(data: RunData) -> str:
     return f'<table class="meta">{meta}</table>{boards}'
 
 
+@section("models", "Models in this run")
+def _models_section(data: RunData) -> str | None:
+    """Each model the run measured, the user's own first: where it ran, how many figures, and its budget verdicts."""
+    if not data.models:
+        return None
+    lines = []
+    for model in data.models:
+        rows = data.rows[data.rows["model"] == model]
+        checks = data.checks[(data.checks["model"] == model) & (data.checks["status"] != "not measured")]
+        verdicts = ", ".join(f"{n} {s}" for s, n in checks["status"].value_counts().items()) or "no budgets"
+        origin = "project" if model in data.project_models else "<b>yours</b> (not in the project's baselines)"
+        tests = sorted({_short_test(t) for t in rows["test"] if t})
+        lines.append([f"<code>{_esc(model)}</code>", origin, _esc(", ".join(sorted(set(rows["board"])))),
+                      f"{len(rows):,}", verdicts, "<small>" + "<br>".join(_esc(t) for t in tests[:4])
+                      + (f"<br>and {len(tests) - 4} more" if len(tests) > 4 else "") + "</small>"])  # fmt: skip
+    return _table(["model", "from", "boards", "rows", "budgets", "tests"], lines)
+
+
 @section("tests", "Tests")
 def _tests_section(data: RunData) -> str | None:
     if not data.outcomes:
@@ -287,7 +327,9 @@ def _budgets_section(data: RunData) -> str | None:
     unmeasured = data.checks["status"] == "not measured"
     html = f"<p>{summary}.</p>"
     if (~unmeasured).any():
-        html += _table(headers, rows(data.checks[~unmeasured]))
+        measured = data.checks[~unmeasured]
+        measured = measured.iloc[sorted(range(len(measured)), key=lambda i: data.model_rank(measured.iloc[i]["model"]))]
+        html += _table(headers, rows(measured))
     if unmeasured.any():
         n = int(unmeasured.sum())
         html += (
@@ -626,7 +668,7 @@ def _figures_section(data: RunData) -> str | None:
     lines = [
         [_esc(r.board), _esc(r.model), _esc(r.metric), f"{_fmt(r.value, r.unit)} {_esc(r.unit)}",
          f"<small>{_esc(_short_test(r.test))}</small>"]
-        for r in summary.sort_values(["board", "model", "metric"]).itertuples()
+        for r in sorted(summary.itertuples(), key=lambda r: (data.model_rank(r.model), r.board, r.metric))
     ]  # fmt: skip
     table = _table(["board", "model", "metric", "value", "test"], lines)
     return (

@@ -132,3 +132,21 @@ def test_the_runs_own_budget_snapshot_wins(tmp_path: Path, baselines_dir: Path) 
     stricter.write(run / "baselines" / f"{BOARD}.toml")
     data = html_report.load_run(run, baselines_dir=baselines_dir)
     assert data.checks.set_index("metric")["status"]["instructions_per_inference"] == "fail"
+
+
+def test_the_users_own_models_come_first(tmp_path: Path, baselines_dir: Path) -> None:
+    # "lstm128x168" is a model of the project's committed baselines; "zz_my_forecaster" and "m" are not
+    extra = [Record(TEST, "lstm128x168", "d", "instructions_per_inference", 5e7, "instructions"),
+             Record(TEST, "zz_my_forecaster", "d", "rmse", 0.5, "degC")]  # fmt: skip
+    data = html_report.load_run(
+        _run(tmp_path, "20261122T010000Z-aaaaaa", 1e6, extra=extra), baselines_dir=baselines_dir
+    )
+    assert data.models == ["m", "zz_my_forecaster", "lstm128x168"]
+    drawn = {sec.anchor: sec for sec in html_report.SECTIONS}
+    models = drawn["models"].render(data)
+    assert models.index("zz_my_forecaster") < models.index("lstm128x168")
+    assert models.count("<b>yours</b>") == 2
+    figures = drawn["figures"].render(data)
+    assert figures.index("zz_my_forecaster") < figures.index("lstm128x168")
+    anchors = [sec.anchor for sec in html_report.SECTIONS]
+    assert anchors.index("models") == anchors.index("run") + 1, "the models come right after the run's facts"
