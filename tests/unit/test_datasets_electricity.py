@@ -106,3 +106,24 @@ def test_scaler_is_fitted_on_training_rows_without_the_invalid_hours(ds: dataset
     # Christmas 2014 (test split) dips below anything in training: test inputs leave [0, 1], as a deployed model's do.
     assert load[ds.split_bounds["test"][0] :].min() < task.scaler.min[0]
     assert task.windows("test").X.min() < 0.0
+
+
+def test_windows_whose_target_was_filled_are_left_out_of_scoring_and_counted(ds) -> None:
+    task = ForecastTask.from_manifest(ds)
+    scored, kept = task.windows("test"), task.windows("test", filled_targets="keep")
+    # the test split holds one filled hour (2014-10-26 01:00, an invalid daylight-saving reading)
+    assert (scored.left_out_filled, len(kept) - len(scored)) == (1, 1)
+    left_out = sorted(set(kept.target_time) - set(scored.target_time))
+    assert left_out == [pd.Timestamp("2014-10-26T01:00:00")]
+    assert not ds.filled["y"].to_numpy()[scored.target_row].any()
+    assert "1 left out: their target 'y' is a filled value" in scored.describe()
+    # training keeps them by default (the manifest's fill_reason is why they may be learned from)
+    train = task.windows("train")
+    assert train.left_out_filled == 0 and ds.filled["y"].to_numpy()[train.target_row].any()
+    # limit picks its windows first: those kept are the same as without the rule
+    picked = task.windows("test", limit=400, spacing="even", filled_targets="keep")
+    scored_picks = task.windows("test", limit=400, spacing="even")
+    expect = picked.start[~ds.filled["y"].to_numpy()[picked.target_row]]
+    np.testing.assert_array_equal(scored_picks.start, expect)
+    with pytest.raises(datasets.WindowError, match='filled_targets must be "drop" or "keep"'):
+        task.windows("test", filled_targets="skip")

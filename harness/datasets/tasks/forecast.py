@@ -3,6 +3,7 @@ on the training split, windows never crossing a split or a time gap."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -16,11 +17,16 @@ from harness.datasets.errors import ManifestError, WindowError
 from harness.datasets.manifest import Split
 from harness.datasets.scalers import MinMaxScaler
 
+log = logging.getLogger("harness.datasets")
+
+FilledTargets = Literal["drop", "keep"]
+
 
 @dataclass(frozen=True, eq=False)
 class ForecastWindows:
     """Windows of one split: ``X[k]`` holds rows ``start[k] .. start[k]+window-1``, ``y[k]`` the target at
-    ``target_row[k]`` (at ``target_time[k]``), all scaled by ``scaler``."""
+    ``target_row[k]`` (at ``target_time[k]``), all scaled by ``scaler``. ``left_out_filled`` windows were left out
+    because their target is a value the manifest's fill made up, not a reading."""
 
     X: np.ndarray
     y: np.ndarray
@@ -31,9 +37,16 @@ class ForecastWindows:
     features: tuple[str, ...]
     target: str
     scaler: MinMaxScaler
+    left_out_filled: int = 0
 
     def __len__(self) -> int:
         return len(self.X)
+
+    def describe(self) -> str:
+        text = f"{len(self)} {self.split} windows"
+        if self.left_out_filled:
+            text += f" ({self.left_out_filled} left out: their target {self.target!r} is a filled value, not a reading)"
+        return text
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,12 +122,19 @@ class ForecastTask:
         stride: int = 1,
         limit: int | None = None,
         spacing: Literal["first", "even"] = "first",
+        filled_targets: FilledTargets | None = None,
     ) -> ForecastWindows:
         """Scaled float32 windows ``X`` [N, window, F] and targets ``y`` [N, 1].
 
         ``stride`` keeps windows whose start is a multiple of ``stride`` rows after the split's start. ``limit``
         keeps at most that many of those: the first ones, or (``spacing="even"``) ones spread evenly across the
         split so a short CI run still sees every season.
+
+        ``filled_targets``: "drop" leaves out windows whose target was filled (interpolated) rather than read, and
+        counts them in ``left_out_filled``; "keep" keeps them. The default drops them from the validation and test
+        splits, where a score against a made-up target would measure the fill, not the model, and keeps them in
+        training, where the manifest's fill_reason says why they may be learned from. They are left out after
+        ``limit`` picks its windows, so the windows kept are the same ones either way.
         """
         positive_int("stride", stride)
         if limit is not None:
@@ -129,6 +149,18 @@ class ForecastTask:
                 starts = starts[:limit]
             else:
                 starts = starts[np.unique(np.linspace(0, starts.size - 1, limit).round().astype(np.int64))]
+        if filled_targets is None:
+            filled_targets = "keep" if split == "train" else "drop"
+        if filled_targets not in ("drop", "keep"):
+            raise WindowError(f'filled_targets must be "drop" or "keep", got {filled_targets!r}')
+        left_out = 0
+        if filled_targets == "drop" and self.target in self.dataset.filled:
+            made_up = self.dataset.filled[self.target].to_numpy()[starts + self.window - 1 + self.horizon]
+            left_out = int(made_up.sum())
+            starts = starts[~made_up]
+            if left_out:
+                log.info("%s %s: %d window(s) left out, their target %r is a filled value", self.dataset.name, split,
+                         left_out, self.target)  # fmt: skip
         steps = np.arange(self.window)
         X = self._scaled[starts[:, None] + steps]
         target_row = starts + self.window - 1 + self.horizon
@@ -143,6 +175,7 @@ class ForecastTask:
             features=self.features,
             target=self.target,
             scaler=self.scaler,
+            left_out_filled=left_out,
         )
 
 
@@ -157,7 +190,8 @@ def forecast_windows(
     stride: int = 1,
     limit: int | None = None,
     spacing: Literal["first", "even"] = "first",
+    filled_targets: FilledTargets | None = None,
 ) -> ForecastWindows:
     """Shorthand for ``ForecastTask(ds, features, target, window, horizon).windows(split, ...)``."""
     task = ForecastTask(ds, features, target, window, horizon)  # type: ignore[arg-type]  # tuple()d on init
-    return task.windows(split, stride=stride, limit=limit, spacing=spacing)
+    return task.windows(split, stride=stride, limit=limit, spacing=spacing, filled_targets=filled_targets)
