@@ -15,7 +15,33 @@ hil_status_t hil_lstm_cell_s16(const hil_qlstm_layer_t *layer, const int16_t *x,
     const size_t rows = 4u * n_h;
 
     /* As hil_lstm_cell_s8, with int64 accumulators and the Q15-reduced multipliers of the s16 requantization. */
-    for (size_t r = 0; r < rows; r++) {
+    size_t r = 0;
+    if (layer->w_ih.index_bits == 0u && layer->w_hh.index_bits == 0u) { /* plain weights: rows in pairs */
+        for (size_t k = 0; k < rows; k++) {
+            if (!hils_row_ok(&layer->ih, k, HILS_Q31_SHIFT_MIN, HILS_Q15_SHIFT_MAX) ||
+                !hils_row_ok(&layer->hh, k, HILS_Q31_SHIFT_MIN, HILS_Q15_SHIFT_MAX)) {
+                return HIL_ERR_BAD_MODEL;
+            }
+        }
+        int64_t s_ih[2];
+        int64_t s_hh[2];
+        for (; r < rows; r += 2u) { /* rows = 4H is even */
+            s_ih[0] = layer->ih.bias != NULL ? layer->ih.bias[r] : 0;
+            s_ih[1] = layer->ih.bias != NULL ? layer->ih.bias[r + 1u] : 0;
+            s_hh[0] = 0;
+            s_hh[1] = 0;
+            const int8_t *wi = layer->w_ih.values + r * n_in;
+            const int8_t *wh = layer->w_hh.values + r * n_h;
+            hils_dot2_w8_x16(wi, wi + n_in, n_in, x, s_ih);
+            hils_dot2_w8_x16(wh, wh + n_h, n_h, h, s_hh);
+            for (unsigned i = 0; i < 2u; i++) {
+                gates[r + i] =
+                    hils_sat16(hils_requant_q15(s_ih[i], layer->ih.multiplier[r + i], layer->ih.shift[r + i]) +
+                               hils_requant_q15(s_hh[i], layer->hh.multiplier[r + i], layer->hh.shift[r + i]));
+            }
+        }
+    }
+    for (; r < rows; r++) {
         if (!hils_row_ok(&layer->ih, r, HILS_Q31_SHIFT_MIN, HILS_Q15_SHIFT_MAX) ||
             !hils_row_ok(&layer->hh, r, HILS_Q31_SHIFT_MIN, HILS_Q15_SHIFT_MAX)) {
             return HIL_ERR_BAD_MODEL;

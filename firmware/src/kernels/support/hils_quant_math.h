@@ -6,8 +6,50 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hil/hil_quant.h"
+
+/* The DSP extension (Cortex-M4/M7/M33...): the dot products below take four int8 products per SMLAD pair. The compiler
+ * says whether the target has it, so the board's -mcpu picks the path; the portable loops stay for the Cortex-M3 and
+ * the host. Both paths form the same exact integer sums, in another order: integer addition does not care. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define HILS_DSP 1
+#else
+#define HILS_DSP 0
+#endif
+
+#if HILS_DSP
+/* SXTB16 / SXTAB16 of bytes 1 and 3: the rotation is the instruction's own operand, which GCC does not fold from C. */
+static inline int32_t hils_sxtb16_ror8(uint32_t v)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+static inline int32_t hils_sxtab16_ror8(int32_t a, uint32_t v)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+
+/* x_offset in both halfwords, for SXTAB16 */
+static inline int32_t hils_pair16(int32_t v)
+{
+    return (int32_t)(((uint32_t)(uint16_t)v << 16) | (uint16_t)v);
+}
+#endif
+
+/* Four bytes from any address: one LDR on an ARMv7-M core, which loads unaligned words (rows of an odd width are). */
+static inline uint32_t hils_load4(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 /* The rounding shifts below floor negative values by >>. C leaves >> of a negative value to the implementation;
  * GCC, Clang and Arm Compiler all shift arithmetically, as CMSIS-NN also assumes. Refuse a compiler that does not. */
@@ -125,6 +167,23 @@ static inline int32_t hils_dot_w8_x8(const hil_weights_s8_t *w, size_t row, size
     size_t k = 0;
     if (w->index_bits == 0u) {
         const int8_t *wr = w->values + row * cols;
+#if HILS_DSP
+        /* x + x_offset as two int16 pairs (elements 0,2 and 1,3) by SXTAB16, the weights likewise by SXTB16, then two
+         * SMLADs: 4 products per 8 instructions. |x + x_offset| <= 255 fits a halfword. */
+        const int32_t off2 = hils_pair16(x_offset);
+        const int8_t *const end = wr + (cols & ~(size_t)3u);
+        const int8_t *wp = wr;
+        const int8_t *xp = x;
+        while (wp != end) {
+            const uint32_t xv = hils_load4(xp);
+            const uint32_t wv = hils_load4(wp);
+            xp += 4;
+            wp += 4;
+            acc = __smlad(__sxtb16(wv), __sxtab16(off2, xv), acc);
+            acc = __smlad(hils_sxtb16_ror8(wv), hils_sxtab16_ror8(off2, xv), acc);
+        }
+        k = cols & ~(size_t)3u;
+#endif
         for (; k < cols; k++) {
             acc += (int32_t)wr[k] * ((int32_t)x[k] + x_offset);
         }
@@ -160,6 +219,82 @@ static inline int32_t hils_dot_w8_x8(const hil_weights_s8_t *w, size_t row, size
     return acc;
 }
 
+/* Two rows of plain int8 weights against the same int8 x: sums[0] += w0 . (x + x_offset), sums[1] += w1 . (x +
+ * x_offset). Each x word is unpacked once for both rows (on the DSP path 8 products per 13 instructions, against 8 per
+ * 20 one row at a time). */
+static inline void hils_dot2_w8_x8(const int8_t *w0, const int8_t *w1, size_t cols, const int8_t *x, int32_t x_offset,
+                                   int32_t sums[2])
+{
+    int32_t a0 = sums[0];
+    int32_t a1 = sums[1];
+    size_t k = 0;
+#if HILS_DSP
+    const int32_t off2 = hils_pair16(x_offset);
+    const int8_t *const end = x + (cols & ~(size_t)3u);
+    const int8_t *xp = x;
+    while (xp != end) {
+        const uint32_t xv = hils_load4(xp);
+        const uint32_t v0 = hils_load4(w0);
+        const uint32_t v1 = hils_load4(w1);
+        xp += 4;
+        w0 += 4;
+        w1 += 4;
+        const int32_t xe = __sxtab16(off2, xv);
+        const int32_t xo = hils_sxtab16_ror8(off2, xv);
+        a0 = __smlad(__sxtb16(v0), xe, a0);
+        a1 = __smlad(__sxtb16(v1), xe, a1);
+        a0 = __smlad(hils_sxtb16_ror8(v0), xo, a0);
+        a1 = __smlad(hils_sxtb16_ror8(v1), xo, a1);
+    }
+    k = cols & ~(size_t)3u;
+    w0 -= k;
+    w1 -= k;
+#endif
+    for (; k < cols; k++) {
+        const int32_t xk = (int32_t)x[k] + x_offset;
+        a0 += (int32_t)w0[k] * xk;
+        a1 += (int32_t)w1[k] * xk;
+    }
+    sums[0] = a0;
+    sums[1] = a1;
+}
+
+/* Two rows of plain int8 weights against the same int16 x (zero point 0), 64-bit sums. */
+static inline void hils_dot2_w8_x16(const int8_t *w0, const int8_t *w1, size_t cols, const int16_t *x, int64_t sums[2])
+{
+    int64_t a0 = sums[0];
+    int64_t a1 = sums[1];
+    size_t k = 0;
+#if HILS_DSP
+    const int16_t *const end = x + (cols & ~(size_t)3u);
+    const int16_t *xp = x;
+    while (xp != end) {
+        const uint32_t x01 = hils_load4(xp);
+        const uint32_t x23 = hils_load4(xp + 2);
+        const uint32_t v0 = hils_load4(w0);
+        const uint32_t v1 = hils_load4(w1);
+        xp += 4;
+        w0 += 4;
+        w1 += 4;
+        const int32_t xe = (int32_t)((x01 & 0xFFFFu) | (x23 << 16));
+        const int32_t xo = (int32_t)((x23 & 0xFFFF0000u) | (x01 >> 16));
+        a0 = __smlald(__sxtb16(v0), xe, a0);
+        a1 = __smlald(__sxtb16(v1), xe, a1);
+        a0 = __smlald(hils_sxtb16_ror8(v0), xo, a0);
+        a1 = __smlald(hils_sxtb16_ror8(v1), xo, a1);
+    }
+    k = cols & ~(size_t)3u;
+    w0 -= k;
+    w1 -= k;
+#endif
+    for (; k < cols; k++) {
+        a0 += (int32_t)w0[k] * (int32_t)x[k];
+        a1 += (int32_t)w1[k] * (int32_t)x[k];
+    }
+    sums[0] = a0;
+    sums[1] = a1;
+}
+
 /* sum_k W[row][k] * x[k], int16 activations (zero point 0); each product fits in 24 bits, the sum in int64. */
 static inline int64_t hils_dot_w8_x16(const hil_weights_s8_t *w, size_t row, size_t cols, const int16_t *x)
 {
@@ -167,6 +302,23 @@ static inline int64_t hils_dot_w8_x16(const hil_weights_s8_t *w, size_t row, siz
     size_t k = 0;
     if (w->index_bits == 0u) {
         const int8_t *wr = w->values + row * cols;
+#if HILS_DSP
+        /* x as pairs (x0, x2) and (x1, x3) by halfword packing (PKHBT, PKHTB), the weights by SXTB16, then two SMLALDs
+         * into the 64-bit sum */
+        const int8_t *const end = wr + (cols & ~(size_t)3u);
+        const int8_t *wp = wr;
+        const int16_t *xp = x;
+        while (wp != end) {
+            const uint32_t x01 = hils_load4(xp);
+            const uint32_t x23 = hils_load4(xp + 2);
+            const uint32_t wv = hils_load4(wp);
+            xp += 4;
+            wp += 4;
+            acc = __smlald(__sxtb16(wv), (int32_t)((x01 & 0xFFFFu) | (x23 << 16)), acc);
+            acc = __smlald(hils_sxtb16_ror8(wv), (int32_t)((x23 & 0xFFFF0000u) | (x01 >> 16)), acc);
+        }
+        k = cols & ~(size_t)3u;
+#endif
         for (; k < cols; k++) {
             acc += (int32_t)wr[k] * (int32_t)x[k];
         }
