@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "hil/hil_quant.h"
+#include "support/hils_lstm_step.h"
 #include "support/hils_quant_model.h"
 
 hil_status_t hil_lstm_forward_s16(const hil_qlstm_t *model, const hil_scratch_t *ctx, const int16_t *input,
@@ -41,10 +42,7 @@ hil_status_t hil_lstm_forward_s16(const hil_qlstm_t *model, const hil_scratch_t 
     for (uint16_t t = 0; t < steps; t++) {
         const int16_t *x = input + (size_t)t * n_in;
         for (unsigned l = 0; l < n_layers; l++) {
-            const hil_status_t st = hil_lstm_cell_s16(&model->layers[l], x, h[l], c[l], gates);
-            if (st != HIL_OK) {
-                return st;
-            }
+            hils_lstm_step_s16(&model->layers[l], x, h[l], c[l], gates); /* checked by hils_qlstm_ok */
             x = h[l];
         }
         if (all_steps || t == steps - 1u) {

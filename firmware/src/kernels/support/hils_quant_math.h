@@ -82,7 +82,15 @@ static inline int64_t hils_requant_q31(int32_t a, int32_t multiplier, int8_t shi
 {
     int32_t t = 31 - (int32_t)shift;
     t = t < 1 ? 1 : (t > 62 ? 62 : t);
-    return hils_rshift_round((int64_t)a * multiplier, (unsigned)t);
+    const int64_t p = (int64_t)a * multiplier;
+    if (t >= 32) {
+        /* The usual case (factors below 1/2), in 32-bit operations: |p| < 2^62, so v = p >> (t - 1) fits int32, and
+         * (p + 2^(t-1)) >> t = floor((v + 1) / 2) = (v >> 1) + (v & 1), the same value without the 64-bit shifts. */
+        const int32_t hi = (int32_t)(p >> 32);
+        const int32_t v = t == 32 ? (int32_t)(((uint32_t)hi << 1) | ((uint32_t)p >> 31)) : hi >> (t - 33);
+        return (v >> 1) + (v & 1);
+    }
+    return hils_rshift_round(p, (unsigned)t);
 }
 
 /* The s16 form: a 64-bit accumulator (|a| < 2^38 under HIL_QUANT_MAX_IN) times the multiplier reduced to Q15. */

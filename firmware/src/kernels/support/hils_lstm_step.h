@@ -1,0 +1,107 @@
+/* One LSTM step of the integer kernels, with nothing checked: hil_lstm_cell_s8/s16 check the layer first, and
+ * hil_lstm_forward_s8/s16 check the whole model once (hils_qlstm_ok, every row included) instead of at every step. */
+#ifndef HILS_LSTM_STEP_H
+#define HILS_LSTM_STEP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hil/hil_quant.h"
+#include "support/hils_quant_math.h"
+
+static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_t *x, int8_t *h, int16_t *c,
+                                     int16_t *gates)
+{
+    const size_t n_in = layer->input_size;
+    const size_t n_h = layer->hidden_size;
+    const size_t rows = 4u * n_h;
+    const int32_t x_offset = -(int32_t)layer->x_zp;
+    const int32_t h_offset = -(int32_t)layer->h_zp;
+
+    /* All 4H pre-activations first: h is both an input of every row and an output of this step. */
+    size_t r = 0;
+    if (layer->w_ih.index_bits == 0u && layer->w_hh.index_bits == 0u) { /* plain weights: rows in pairs */
+        int32_t s_ih[2];
+        int32_t s_hh[2];
+        for (; r < rows; r += 2u) { /* rows = 4H is even */
+            s_ih[0] = layer->ih.bias != NULL ? layer->ih.bias[r] : 0;
+            s_ih[1] = layer->ih.bias != NULL ? layer->ih.bias[r + 1u] : 0;
+            s_hh[0] = 0;
+            s_hh[1] = 0;
+            const int8_t *wi = layer->w_ih.values + r * n_in;
+            const int8_t *wh = layer->w_hh.values + r * n_h;
+            hils_dot2_w8_x8(wi, wi + n_in, n_in, x, x_offset, s_ih);
+            hils_dot2_w8_x8(wh, wh + n_h, n_h, h, h_offset, s_hh);
+            for (unsigned i = 0; i < 2u; i++) {
+                gates[r + i] =
+                    hils_sat16(hils_requant_q31(s_ih[i], layer->ih.multiplier[r + i], layer->ih.shift[r + i]) +
+                               hils_requant_q31(s_hh[i], layer->hh.multiplier[r + i], layer->hh.shift[r + i]));
+            }
+        }
+    }
+    for (; r < rows; r++) {
+        const int32_t bias = layer->ih.bias != NULL ? layer->ih.bias[r] : 0;
+        const int32_t a_ih = bias + hils_dot_w8_x8(&layer->w_ih, r, n_in, x, x_offset);
+        const int32_t a_hh = hils_dot_w8_x8(&layer->w_hh, r, n_h, h, h_offset);
+        gates[r] = hils_sat16(hils_requant_q31(a_ih, layer->ih.multiplier[r], layer->ih.shift[r]) +
+                              hils_requant_q31(a_hh, layer->hh.multiplier[r], layer->hh.shift[r]));
+    }
+    (void)hil_sigmoid_s16(gates, gates, 2u * n_h); /* i, f */
+    (void)hil_tanh_s16(gates + 2u * n_h, gates + 2u * n_h, n_h);
+    (void)hil_sigmoid_s16(gates + 3u * n_h, gates + 3u * n_h, n_h);
+    hils_lstm_cell_update(gates, c, n_h, layer->cell_frac);
+    (void)hil_tanh_s16(gates, gates, n_h);
+    for (size_t j = 0; j < n_h; j++) {
+        const int32_t p = (int32_t)gates[3u * n_h + j] * (int32_t)gates[j]; /* Q0.30 */
+        const int64_t v = hils_requant_q31(p, layer->h_multiplier, layer->h_shift) + layer->h_zp;
+        h[j] = (int8_t)hils_clamp64(v, INT8_MIN, INT8_MAX);
+    }
+}
+
+static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int16_t *x, int16_t *h, int16_t *c,
+                                      int16_t *gates)
+{
+    const size_t n_in = layer->input_size;
+    const size_t n_h = layer->hidden_size;
+    const size_t rows = 4u * n_h;
+
+    /* As hil_lstm_cell_s8, with int64 accumulators and the Q15-reduced multipliers of the s16 requantization. */
+    size_t r = 0;
+    if (layer->w_ih.index_bits == 0u && layer->w_hh.index_bits == 0u) { /* plain weights: rows in pairs */
+        int64_t s_ih[2];
+        int64_t s_hh[2];
+        for (; r < rows; r += 2u) { /* rows = 4H is even */
+            s_ih[0] = layer->ih.bias != NULL ? layer->ih.bias[r] : 0;
+            s_ih[1] = layer->ih.bias != NULL ? layer->ih.bias[r + 1u] : 0;
+            s_hh[0] = 0;
+            s_hh[1] = 0;
+            const int8_t *wi = layer->w_ih.values + r * n_in;
+            const int8_t *wh = layer->w_hh.values + r * n_h;
+            hils_dot2_w8_x16(wi, wi + n_in, n_in, x, s_ih);
+            hils_dot2_w8_x16(wh, wh + n_h, n_h, h, s_hh);
+            for (unsigned i = 0; i < 2u; i++) {
+                gates[r + i] =
+                    hils_sat16(hils_requant_q15(s_ih[i], layer->ih.multiplier[r + i], layer->ih.shift[r + i]) +
+                               hils_requant_q15(s_hh[i], layer->hh.multiplier[r + i], layer->hh.shift[r + i]));
+            }
+        }
+    }
+    for (; r < rows; r++) {
+        const int64_t bias = layer->ih.bias != NULL ? layer->ih.bias[r] : 0;
+        const int64_t a_ih = bias + hils_dot_w8_x16(&layer->w_ih, r, n_in, x);
+        const int64_t a_hh = hils_dot_w8_x16(&layer->w_hh, r, n_h, h);
+        gates[r] = hils_sat16(hils_requant_q15(a_ih, layer->ih.multiplier[r], layer->ih.shift[r]) +
+                              hils_requant_q15(a_hh, layer->hh.multiplier[r], layer->hh.shift[r]));
+    }
+    (void)hil_sigmoid_s16(gates, gates, 2u * n_h); /* i, f */
+    (void)hil_tanh_s16(gates + 2u * n_h, gates + 2u * n_h, n_h);
+    (void)hil_sigmoid_s16(gates + 3u * n_h, gates + 3u * n_h, n_h);
+    hils_lstm_cell_update(gates, c, n_h, layer->cell_frac);
+    (void)hil_tanh_s16(gates, gates, n_h);
+    for (size_t j = 0; j < n_h; j++) {
+        const int32_t p = (int32_t)gates[3u * n_h + j] * (int32_t)gates[j]; /* Q0.30, fits the Q31 form */
+        h[j] = hils_sat16(hils_requant_q31(p, layer->h_multiplier, layer->h_shift));
+    }
+}
+
+#endif
