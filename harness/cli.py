@@ -93,10 +93,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from harness.suites import quant as qs
 
         boards = args.board or [b for b in (DEFAULT_BOARD, "qemu-cm3") if b in board_kinds()]
-        windows = {qs.IMU: args.windows, qs.ELECTRICITY: args.windows or 1000}
+        windows = {qs.IMU: args.windows, qs.ELECTRICITY: args.windows or 1000, qs.BEIJING: args.windows or 8}
         print(
             f"Quantized inference on {', '.join(boards)}: every variant of the IMU classifier (180-50-15-4, "
-            "BasicMotions test windows) and the electricity LSTM(32)x24 (test split), float32 first.\n"
+            "BasicMotions test windows) and the electricity LSTM(32)x24 (test split), and the LSTM(128)x168 of 7 "
+            "Beijing channels (random weights) as float32, int16, int8 and Q m.n; float32 first.\n"
             f"per inference: median counter units (QEMU: instructions, exact) of {args.repeats} windows sent one at a "
             "time; per MAC = that / MACs;\nf32/this = float32's count over this variant's; weights = the blob; "
             "arena, stack = high-water marks from a fresh boot.\nquality: accuracy against the labels, or RMSE/MAE "

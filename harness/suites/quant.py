@@ -10,6 +10,10 @@ Two models, each as float32 and as every integer variant of ``VARIANTS``:
   on windows of the chronological *test* split (nothing was trained, calibrated or tuned on it); calibrated on 256
   training windows. Errors are in the task's min-max scaled units (fitted on the training split).
 
+For ``python -m harness bench quant`` only (too slow for every board in ``make test``), a third model of the shape the
+kernels are usually compared on (``BEIJING``): 7 Beijing weather channels -> LSTM(128) x 168 steps -> 1, random
+weights (the shape ``bench lstm`` runs), calibrated on 32 training windows, as float32, int16, int8 and Q m.n.
+
 The device runs the blob; the host quantizes inputs and dequantizes outputs (``quant.quantize_input`` /
 ``dequantize_output``), exactly as ``quant.predict`` does around the integer reference.
 """
@@ -27,6 +31,7 @@ from harness import datasets, metrics
 from harness.models import dense, lstm, quant
 from harness.models.dense import MlpModel
 from harness.models.lstm import LstmModel
+from harness.proto.messages import INFER_REQUEST
 from harness.suites import studies
 
 if TYPE_CHECKING:
@@ -35,9 +40,14 @@ if TYPE_CHECKING:
 
 IMU = "imu_mlp_180-50-15-4"
 ELECTRICITY = "electricity_lstm32x24"
-MODELS = (IMU, ELECTRICITY)
+BEIJING = "beijing_lstm128x168"
+MODELS = (IMU, ELECTRICITY)  # the HIL suite's
+BENCH_MODELS = (*MODELS, BEIJING)
 VARIANTS = ("float32", "int16", "int8", "qmn", "kmeans-f4", "kmeans-f8", "kmeans-f16")
-DATASET = {IMU: "basic_motions", ELECTRICITY: "electricity_hourly"}
+BEIJING_VARIANTS = ("float32", "int16", "int8", "qmn")
+DATASET = {IMU: "basic_motions", ELECTRICITY: "electricity_hourly", BEIJING: "beijing_pm"}
+BEIJING_FEATURES = ("pm2.5", "DEWP", "TEMP", "PRES", "Iws", "Is", "Ir")
+STEPS = {ELECTRICITY: 24, BEIJING: 168}  # steps per inference of each LSTM
 IMU_CALIB_WINDOWS = 64
 _CAPABILITY = {"int16": "quant_s16", "qmn": "quant_q15"}  # int8 and k-means variants run the s8 kernels
 
@@ -83,7 +93,7 @@ class QuantCase:
         for layer in m.layers:
             total += 4 * layer.hidden_size * (width + layer.hidden_size)
             width = layer.hidden_size
-        return total * WINDOW_STEPS + width * m.output_size
+        return total * STEPS[self.model] + width * m.output_size
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """What crosses the wire for float inputs x: float32, or the integers the host quantized them to."""
@@ -109,7 +119,7 @@ class QuantCase:
         return quant.dequantize_output(self.qmodel, y)
 
 
-WINDOW_STEPS = 24  # the electricity task's window (its manifest), the LSTM's steps per inference
+WINDOW_STEPS = STEPS[ELECTRICITY]  # the electricity task's window (its manifest), the LSTM's steps per inference
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +130,11 @@ class EvalSet:
     X: np.ndarray
     y: np.ndarray
     float_out: np.ndarray  # float64 outputs of the float model: logits or forecasts
+
+
+def _beijing_windows(split: Literal["train", "test"], limit: int | None) -> datasets.ForecastWindows:
+    task = datasets.ForecastTask(datasets.load("beijing_pm"), BEIJING_FEATURES, "TEMP", STEPS[BEIJING], 1)
+    return task.windows(split, limit=limit, spacing="even")
 
 
 def _imu_calib() -> np.ndarray:
@@ -139,10 +154,14 @@ def cases(model: str) -> tuple[QuantCase, ...]:
         float_model = el.model
         f32_blob = lstm.to_blob(float_model)
         calib = el.x_train
+    elif model == BEIJING:
+        float_model = LstmModel.random(len(BEIJING_FEATURES), [128], 1, seed=128)
+        f32_blob = lstm.to_blob(float_model)
+        calib = _beijing_windows("train", 32).X
     else:
-        raise ValueError(f"no quantized suite model {model!r}; the models are {', '.join(MODELS)}")
+        raise ValueError(f"no quantized suite model {model!r}; the models are {', '.join(BENCH_MODELS)}")
     out = []
-    for variant in VARIANTS:
+    for variant in BEIJING_VARIANTS if model == BEIJING else VARIANTS:
         if variant == "float32":
             out.append(QuantCase(model, variant, float_model, None, f32_blob, len(f32_blob)))
             continue
@@ -176,10 +195,13 @@ def eval_set(model: str, limit: int | None = None) -> EvalSet:
     if model == ELECTRICITY:
         task = datasets.ForecastTask.from_manifest(datasets.load("electricity_hourly"))
         w = task.windows("test", limit=limit, spacing="even")
-        if w.X.shape[1] != WINDOW_STEPS:
-            raise ValueError(f"electricity windows have {w.X.shape[1]} steps; the suite's LSTM runs {WINDOW_STEPS}")
+        if w.X.shape[1] != STEPS[ELECTRICITY]:
+            raise ValueError(f"electricity windows have {w.X.shape[1]} steps; the suite's LSTM runs {STEPS[model]}")
         return EvalSet(model, w.X, w.y, lstm.forward(studies.electricity_lstm().model, w.X, dtype=np.float64))
-    raise ValueError(f"no quantized suite model {model!r}; the models are {', '.join(MODELS)}")
+    if model == BEIJING:
+        w = _beijing_windows("test", limit or 8)
+        return EvalSet(model, w.X, w.y, lstm.forward(case(BEIJING, "float32").float_model, w.X, dtype=np.float64))
+    raise ValueError(f"no quantized suite model {model!r}; the models are {', '.join(BENCH_MODELS)}")
 
 
 def scores(model: str, ev: EvalSet, outputs: np.ndarray) -> dict[str, tuple[float, str]]:
@@ -243,12 +265,17 @@ def run_case(session: BoardSession, case: QuantCase, ev: EvalSet, *, timed: int 
     client = session.open(session.image)
     client.reset(reboot=True)
     client.hello()  # retried until the rebooted firmware answers; the high-water marks restart with it
-    dep = session.deploy_blob(case.blob, where="arena")
+    # a blob larger than the arena (the float32 and Q m.n LSTM(128)) is compiled into flash; the rest are streamed
+    dep = session.deploy_blob(case.blob, where="auto")
     hello = session.hello
     assert hello is not None
     xw = case.encode(ev.X)
     first = [dep.client.infer(x) for x in xw[:timed]]
-    rest = dep.client.infer_many(xw[timed:], in_flight=in_flight) if len(xw) > timed else []
+    rest = xw[timed:]
+    if len(rest) and rest[0].nbytes + INFER_REQUEST.struct.size > dep.client.max_payload:  # staged one at a time
+        rest = [dep.client.infer(x) for x in rest]
+    elif len(rest):
+        rest = dep.client.infer_many(rest, in_flight=in_flight)
     outputs = np.stack([r.outputs for r in [*first, *rest]])
     return CaseRun(
         case=case,

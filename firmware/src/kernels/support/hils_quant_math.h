@@ -36,6 +36,22 @@ static inline int32_t hils_sxtab16_ror8(int32_t a, uint32_t v)
     return r;
 }
 
+/* (lo & 0xFFFF) | (hi << 16) and (hi & 0xFFFF0000) | (lo >> 16): pairs (x0, x2) and (x1, x3) of int16 x in one PKHBT /
+ * PKHTB each (GCC writes two instructions for either from C). */
+static inline int32_t hils_pack_lo(uint32_t lo, uint32_t hi)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+static inline int32_t hils_pack_hi(uint32_t lo, uint32_t hi)
+{
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
 /* x_offset in both halfwords, for SXTAB16 */
 static inline int32_t hils_pair16(int32_t v)
 {
@@ -284,8 +300,8 @@ static inline void hils_dot2_w8_x16(const int8_t *w0, const int8_t *w1, size_t c
         xp += 4;
         w0 += 4;
         w1 += 4;
-        const int32_t xe = (int32_t)((x01 & 0xFFFFu) | (x23 << 16));
-        const int32_t xo = (int32_t)((x23 & 0xFFFF0000u) | (x01 >> 16));
+        const int32_t xe = hils_pack_lo(x01, x23);
+        const int32_t xo = hils_pack_hi(x01, x23);
         a0 = __smlald(__sxtb16(v0), xe, a0);
         a1 = __smlald(__sxtb16(v1), xe, a1);
         a0 = __smlald(hils_sxtb16_ror8(v0), xo, a0);
@@ -311,7 +327,7 @@ static inline int64_t hils_dot_w8_x16(const hil_weights_s8_t *w, size_t row, siz
     if (w->index_bits == 0u) {
         const int8_t *wr = w->values + row * cols;
 #if HILS_DSP
-        /* x as pairs (x0, x2) and (x1, x3) by halfword packing (PKHBT, PKHTB), the weights by SXTB16, then two SMLALDs
+        /* x as pairs (x0, x2) and (x1, x3) by PKHBT, PKHTB, the weights by SXTB16, then two SMLALDs
          * into the 64-bit sum */
         const int8_t *const end = wr + (cols & ~(size_t)3u);
         const int8_t *wp = wr;
@@ -322,8 +338,8 @@ static inline int64_t hils_dot_w8_x16(const hil_weights_s8_t *w, size_t row, siz
             const uint32_t wv = hils_load4(wp);
             xp += 4;
             wp += 4;
-            acc = __smlald(__sxtb16(wv), (int32_t)((x01 & 0xFFFFu) | (x23 << 16)), acc);
-            acc = __smlald(hils_sxtb16_ror8(wv), (int32_t)((x23 & 0xFFFF0000u) | (x01 >> 16)), acc);
+            acc = __smlald(__sxtb16(wv), hils_pack_lo(x01, x23), acc);
+            acc = __smlald(hils_sxtb16_ror8(wv), hils_pack_hi(x01, x23), acc);
         }
         k = cols & ~(size_t)3u;
 #endif
