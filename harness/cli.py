@@ -28,6 +28,7 @@ def _cmd_boards(args: argparse.Namespace) -> int:
     from harness.boards import board_kinds
     from harness.boards.bench import port_present
     from harness.flashing import get_flasher
+    from harness.lease import holder_of, row_key
 
     for name, cls in board_kinds().items():
         print(f"{name:16s} {cls.description}")
@@ -46,6 +47,8 @@ def _cmd_boards(args: argparse.Namespace) -> int:
         if row.gdb:
             present, why = port_present(f"socket://{row.gdb}")
             print(f"{'':16s}   gdb     {row.gdb}: {'present' if present else 'ABSENT'}, {why}")
+        holder = holder_of(row_key(name))
+        print(f"{'':16s}   lease   {'held by ' + holder.describe() if holder else 'free'}")
     return 0
 
 

@@ -92,6 +92,12 @@ class Board(ABC):
             self.url = None
 
     @property
+    def lease_key(self) -> str | None:
+        """What a run must hold a lease on (harness.lease) before it drives this board: None for a board every run
+        starts for itself (host, QEMU); a bench row's name, a URL's address for a board others could reach too."""
+        return None
+
+    @property
     def budgets_name(self) -> str:
         """Whose budgets gate this board's figures (``reports/baselines/<name>.toml``): its own, for a board kind."""
         return self.name

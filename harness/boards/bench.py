@@ -90,6 +90,12 @@ class BenchBoard(Board):
     # ---- build ------------------------------------------------------------------------------------------------
 
     @property
+    def lease_key(self) -> str | None:
+        from harness.lease import row_key
+
+        return row_key(self.row.name)
+
+    @property
     def budgets_name(self) -> str:
         """The kind's budgets: a row is one board of its kind, and the kind's figures are what it must meet (the CI
         stand-in runs the qemu-stm32f4 image on the same emulator, so its instruction counts must be those)."""

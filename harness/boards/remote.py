@@ -18,6 +18,11 @@ class LinkBoard(Board):
         self.url = url
         self.state = BoardState.RUNNING
 
+    @property
+    def lease_key(self) -> str | None:
+        assert self.url is not None
+        return f"link:{self.url.split('?', 1)[0]}"  # the address; ?options do not make it another board
+
     def _flash(self, image: Image) -> None:
         raise BoardError(f"board {self.name!r} at {self.url} is not flashed by the harness; flash it on its bench")
 

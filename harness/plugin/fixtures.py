@@ -9,6 +9,7 @@ import pytest
 import serial
 
 from harness.boards import Board, get_board
+from harness.lease import BoardLease
 from harness.plugin import budgets, options, run_folder
 from harness.plugin.stash import SESSIONS_KEY
 from harness.proto.client import Client
@@ -39,6 +40,11 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
     else:
         board = get_board(name, lab=options.lab(config))  # a board kind, or a lab.toml row's bench board
     session = session_for(board, link_url=link_url, log_dir=hil_run_dir / "boards")
+    # a board only one run may drive (a bench row, a URL) is leased for the session: another run waits, then is
+    # told who has it
+    key = board.lease_key
+    lease = None if key is None else BoardLease(key, run_id=hil_run_dir.name,
+                                                timeout=config.getoption("--hil-lease-timeout")).acquire()  # fmt: skip
     sessions[name] = session
     try:
         session.open()
@@ -46,6 +52,8 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
     finally:
         session.close()
         sessions.pop(name, None)
+        if lease is not None:
+            lease.release()
 
 
 @pytest.fixture

@@ -30,6 +30,14 @@ def add_options(parser: pytest.Parser) -> None:
         "building and starting one; --hil-board then only names it",
     )
     group.addoption(
+        "--hil-lease-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to wait for a bench board (a lab.toml row, a --hil-link URL) another run holds before failing "
+        "with who holds it (default 300)",
+    )
+    group.addoption(
         "--hil-lab",
         default=None,
         metavar="PATH",

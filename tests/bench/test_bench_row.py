@@ -6,6 +6,7 @@ flasher wrote the image. On a board kind these tests skip: they are about the be
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -86,3 +87,14 @@ def test_dut_reads_the_banner_after_our_flasher(dut, bench_session: BoardSession
     with dut.serial.disable_redirect_thread():
         hello = Client(dut.serial.proc).hello(expect_build_id=bench_session.image.build_id)
     assert hello.board == match.group(3).decode()
+
+
+def test_the_row_is_leased_for_the_session_and_another_run_is_told_who_has_it(bench_session: BoardSession) -> None:
+    from harness.lease import BoardBusy, BoardLease, holder_of
+
+    key = bench_session.board.lease_key
+    assert key == f"lab:{bench_session.board.name}"
+    holder = holder_of(key)
+    assert holder is not None and holder.pid == os.getpid(), f"this run should hold {key}: {holder}"
+    with pytest.raises(BoardBusy, match=rf"held by pid {os.getpid()} on .*run {holder.run_id}"):
+        BoardLease(key, run_id="another-run", timeout=0.5).acquire()
