@@ -108,7 +108,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             "the float model's forecast. The host quantizes inputs; integer outputs are compared\nwith the numpy "
             "reference bit for bit.\n"
         )
-        print(bench.format_quant(bench.bench_quant(boards, windows, timed=args.repeats)))
+
+        def measured(f: bench.QuantFigure) -> None:  # progress: the table comes at the end
+            print(f"  measured {f.board} {f.model} {f.variant}: {f.per_inference:,.0f} {f.unit} "
+                  f"({f.per_inference / f.macs:.2f} per MAC)", file=sys.stderr, flush=True)  # fmt: skip
+
+        print(bench.format_quant(bench.bench_quant(boards, windows, timed=args.repeats, on_figure=measured)))
         return 0
     raise SystemExit(f"unknown benchmark {args.what!r}")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -310,7 +311,8 @@ class QuantFigure:
     max_abs_err: float  # float32 only
 
 
-def bench_quant_on(session: BoardSession, windows: dict[str, int | None], timed: int = 4) -> list[QuantFigure]:
+def bench_quant_on(session: BoardSession, windows: dict[str, int | None], timed: int = 4,
+                   on_figure: Callable[[QuantFigure], None] | None = None) -> list[QuantFigure]:  # fmt: skip
     from harness.proto import wire
     from harness.suites import quant as qs
 
@@ -327,15 +329,19 @@ def bench_quant_on(session: BoardSession, windows: dict[str, int | None], timed:
                 len(run.mismatched_windows) == 0 if run.exact else None,
                 0.0 if run.exact else run.max_abs_err,
             ))  # fmt: skip
+            if on_figure is not None:
+                on_figure(out[-1])
     return out
 
 
-def bench_quant(boards: list[str], windows: dict[str, int | None], timed: int = 4) -> list[QuantFigure]:
+def bench_quant(boards: list[str], windows: dict[str, int | None], timed: int = 4,
+                on_figure: Callable[[QuantFigure], None] | None = None) -> list[QuantFigure]:  # fmt: skip
+    """Every variant on every board; ``on_figure`` sees each figure as it is measured (progress on a long bench)."""
     out: list[QuantFigure] = []
     for name in boards:
         session = session_for(get_board(name))
         try:
-            out += bench_quant_on(session, windows, timed)
+            out += bench_quant_on(session, windows, timed, on_figure)
         finally:
             session.close()
     return out
