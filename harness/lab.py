@@ -53,6 +53,11 @@ COMMON_KEYS: Mapping[str, Key] = {
     "probe": Key(str, "the debug adapter's serial number, passed to the flasher (two rows never share one)"),
     "boot_timeout": Key(float, "seconds the board may take to answer HELLO after a flash or reset (default 10)"),
     "flash_timeout": Key(float, "seconds the flasher may take (default 120)"),
+    "pool": Key(
+        str,
+        "a name shared by interchangeable boards: a test that needs several (hil_boards) takes them from "
+        "the pool of the board under test",
+    ),
 }
 # Keys only some flashers read; each flasher lists its own in Flasher.keys.
 FLASHER_KEYS: Mapping[str, Key] = {
@@ -91,6 +96,7 @@ class BenchRow:
     image: Path | None = None
     chip: str = ""
     build_id: int | None = None
+    pool: str = ""
     source: Path = field(default=Path(LAB_FILE), compare=False)
     line: int = field(default=0, compare=False)
     key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
@@ -124,6 +130,10 @@ class Lab:
         if name not in self.rows:
             raise LabError(f"{self.path}: no row [boards.{name}]; rows: {', '.join(self.rows) or 'none'}")
         return self.rows[name]
+
+    def pool(self, name: str) -> list[BenchRow]:
+        """The rows of pool ``name``, in file order."""
+        return [row for row in self.rows.values() if row.pool == name]
 
 
 def find_lab(explicit: str | Path | None = None) -> Path | None:

@@ -8,8 +8,10 @@ QEMU's QMP socket is the board's reset line.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -47,6 +49,9 @@ class Qmp:
             return answer
 
 
+UNIX_PATH_MAX = 100  # a unix socket's path must stay below 108 bytes (sun_path), with room for the kernel's NUL
+
+
 class QemuBoard(Board):
     machine: ClassVar[str]
     cpu_name: ClassVar[str]
@@ -74,6 +79,8 @@ class QemuBoard(Board):
         log_dir = self.options.log_dir or default_log_dir()
         log_dir.mkdir(parents=True, exist_ok=True)
         qmp_path = log_dir / f"{self.name}-{id(self):x}.qmp"
+        if len(str(qmp_path)) > UNIX_PATH_MAX:  # a deep report folder: the socket goes where its path fits
+            qmp_path = Path(tempfile.gettempdir()) / f"hil-{os.getpid()}-{id(self):x}.qmp"
         for _attempt in range(5):  # the free port can be taken between our probe and QEMU's bind
             port = free_local_port()
             qmp_path.unlink(missing_ok=True)
@@ -102,6 +109,8 @@ class QemuBoard(Board):
         if self._proc is not None:
             self._proc.stop()
             self._proc = None
+        if self._qmp is not None:
+            self._qmp.path.unlink(missing_ok=True)  # a socket left behind would only collect in the folder
         self._qmp = None
 
     def alive(self) -> bool | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import serial
 
 from harness.boards import Board, get_board
-from harness.lease import BoardLease
+from harness.lease import BoardBusy, BoardLease, row_key
 from harness.plugin import budgets, options, run_folder
 from harness.plugin.stash import SESSIONS_KEY
 from harness.proto.client import Client
@@ -54,6 +55,64 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
         sessions.pop(name, None)
         if lease is not None:
             lease.release()
+
+
+@pytest.fixture
+def hil_boards(
+    request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir: Path
+) -> Iterator[Callable[[int], list[BoardSession]]]:
+    """Per test: hil_boards(n) -> n more boards like the one under test, each a BoardSession with its own client
+    (built, flashed, started, HELLO checked). A host or emulated kind starts n new instances; a lab.toml row takes n
+    other rows of its pool (``pool = "..."``), leased as hil_session leases its own. Every one is closed, stopped
+    and released when the test ends, pass or fail."""
+    config = request.config
+    taken: list[tuple[BoardSession, BoardLease | None]] = []
+
+    def take(n: int) -> list[BoardSession]:
+        if config.getoption("--hil-link") is not None:
+            pytest.skip("a --hil-link board is one board at one URL: hil_boards has nothing to start")
+        lab = options.lab(config)
+        picked: list[tuple[Board, BoardLease | None]] = []
+        if lab is not None and hil_board_name in lab.rows:
+            row = lab.rows[hil_board_name]
+            mates = [r for r in lab.pool(row.pool) if r.name != row.name] if row.pool else []
+            if len(mates) < n:
+                pytest.skip(f"this test needs {n} more boards like {row.name}; its pool {row.pool or '(none)'!r} has "
+                            f"{len(mates)} other rows (give interchangeable rows the same pool = \"...\" in "
+                            f"{lab.path})")  # fmt: skip
+            timeout = config.getoption("--hil-lease-timeout")
+            for mate in mates:  # free rows first, then wait for the rest
+                if len(picked) == n:
+                    break
+                with contextlib.suppress(BoardBusy):
+                    board = get_board(mate.name, lab=lab)
+                    picked.append((board, BoardLease(row_key(mate.name), run_id=hil_run_dir.name, timeout=0).acquire()))
+            for mate in mates:
+                if len(picked) == n:
+                    break
+                if any(b.name == mate.name for b, _ in picked):
+                    continue
+                lease = BoardLease(row_key(mate.name), run_id=hil_run_dir.name, timeout=timeout).acquire()
+                picked.append((get_board(mate.name, lab=lab), lease))
+        else:
+            picked = [(get_board(hil_board_name), None) for _ in range(n)]
+        out = []
+        for i, (board, lease) in enumerate(picked):
+            session = session_for(board, log_dir=hil_run_dir / "boards" / f"{board.name}-more-{i + 1}")
+            taken.append((session, lease))
+            session.open()
+            out.append(session)
+        return out
+
+    try:
+        yield take
+    finally:
+        for session, lease in reversed(taken):
+            try:
+                session.close()
+            finally:
+                if lease is not None:
+                    lease.release()
 
 
 @pytest.fixture
