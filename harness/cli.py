@@ -230,6 +230,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from harness.reporting.junit import read_outcomes
 
     run_dir = runs.find_run(Path(args.report_dir), args.run_id)
+    if args.run_id is None:
+        print(f"accepting the newest run, {run_dir.name}")
     rows = history.read_run(run_dir)
     directory = Path(args.baselines)
     boards = args.board or sorted(b for b in rows["board"].unique() if b)
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     base = sub.add_parser("baseline", help="budgets in reports/baselines/")
     base_sub = base.add_subparsers(dest="action", required=True)
     acc = base_sub.add_parser("accept", help="write a run's figures as the new baseline and print the diff")
-    acc.add_argument("run_id", help="run folder name under --report-dir")
+    acc.add_argument("run_id", nargs="?", default=None, help="run folder name under --report-dir (default: the newest)")
     acc.add_argument("--report-dir", default=str(DEFAULT_REPORTS), help="root of run folders")
     acc.add_argument("--baselines", default=str(DEFAULT_BASELINES), help="baseline folder")
     acc.add_argument("--board", action="append", default=None, help="only this board (default: every board)")

@@ -479,10 +479,10 @@ def accept(rows: pd.DataFrame, board: str, old: BudgetBook | None = None, *, run
 
 
 def unified_diff(old_text: str, new_text: str, path: Path | str) -> str:
+    """git's a/ b/ headers for a path inside the repository; an absolute path (baselines kept elsewhere) as it is."""
+    before, after = (f"{path} (before)", f"{path} (after)") if Path(path).is_absolute() else (f"a/{path}", f"b/{path}")
     return "".join(
-        difflib.unified_diff(
-            old_text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
-        )
+        difflib.unified_diff(old_text.splitlines(keepends=True), new_text.splitlines(keepends=True), before, after)
     )
 
 

@@ -236,3 +236,12 @@ def test_a_per_sample_budget_is_sized_to_the_spread_it_was_accepted_from(tmp_pat
     assert (budget.pass_rel, budget.fail_rel) == (0.005, 0.02) and "widened" not in budget.why
     # a regression beyond the widened fail band still fails
     assert budget.check(100_000 * 1.05).status is BudgetStatus.FAIL
+
+
+def test_the_diff_names_a_baseline_outside_the_repository_by_its_own_path(tmp_path) -> None:
+    from harness.reporting.baselines import unified_diff
+
+    inside = unified_diff("a = 1\n", "a = 2\n", "reports/baselines/host.toml")
+    assert inside.startswith("--- a/reports/baselines/host.toml\n+++ b/reports/baselines/host.toml\n")
+    outside = unified_diff("a = 1\n", "a = 2\n", tmp_path / "host.toml")
+    assert outside.startswith(f"--- {tmp_path}/host.toml (before)\n+++ {tmp_path}/host.toml (after)\n")
