@@ -432,11 +432,17 @@ class Client:
                 )
         return np.ascontiguousarray(arr, dtype=kind.dtype), kind
 
-    def infer(self, x: np.ndarray, *, all_steps: bool = False, timeout: float = 120.0) -> InferResult:
+    def infer(
+        self, x: np.ndarray, *, all_steps: bool = False, continue_state: bool = False, timeout: float = 120.0
+    ) -> InferResult:
         """Run the loaded model over one sequence x[steps, input_size], or one vector x[input_size] (steps = 1, what
         an MLP takes); outputs and the device's tick count. Values cross the wire in the element type of the kind
         this client loaded (ModelInfo.kind): float32, or int8/int16 already quantized by the host; outputs come back
-        in it ([output_size] for one vector)."""
+        in it ([output_size] for one vector).
+
+        continue_state: an LSTM starts from the state (h, c of every layer) the previous INFER left instead of zero,
+        so a long stream can be fed a few samples per request; the device refuses it when anything since has reused
+        its scratch (a model load, a reset, training)."""
         x, kind = self._encode_input(x)
         vector = x.ndim == 1
         if vector:
@@ -447,7 +453,7 @@ class Client:
             )
         steps = x.shape[0]
         data = x.tobytes()
-        flags = wire.HIL_INFER_ALL_STEPS if all_steps else 0
+        flags = (wire.HIL_INFER_ALL_STEPS if all_steps else 0) | (wire.HIL_INFER_CONTINUE if continue_state else 0)
         head = messages.INFER_REQUEST.pack(steps=steps, infer_flags=flags)
         if len(head) + len(data) <= self.max_payload:
             payload = head + data

@@ -41,6 +41,10 @@ typedef struct {
 
 /* infer_flags of the forward kernels (INFER's flags byte) */
 #define HIL_INFER_ALL_STEPS 0x01 /* answer the head's output after every step, not only the last */
+/* start from the recurrent state (h, c of every layer) the previous INFER left in the scratch, not from zero: a
+ * stream fed a few samples per request. The runtime refuses it when no INFER of this model left a state since. */
+#define HIL_INFER_CONTINUE 0x02
+#define HIL_INFER_FLAGS (HIL_INFER_ALL_STEPS | HIL_INFER_CONTINUE)
 
 /* loss_kind of hil_lstm_backward_f32 (TRAIN_CONFIG's loss byte) */
 #define HIL_LOSS_MSE 0 /* target: output_size floats; loss = mean over outputs of (y - t)^2 */

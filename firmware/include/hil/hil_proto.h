@@ -54,7 +54,7 @@
 #define HIL_OP_ESN_SCORE 0x43     /* esn stream request -> esn score answer; per-window MSE and anomaly flag */
 #define HIL_OP_ESN_THRESHOLD 0x44 /* empty -> esn threshold answer; median + std of the calibration windows */
 
-/* HIL_OP_INFER flags: HIL_INFER_ALL_STEPS (hil_model.h) */
+/* HIL_OP_INFER flags: HIL_INFER_ALL_STEPS, HIL_INFER_CONTINUE (hil_model.h) */
 
 /* HIL_OP_TENSOR_READ / _WRITE tensors: flat f32 vectors in model-blob order (hil_lstm_train.h) */
 #define HIL_TENSOR_PARAMS 1 /* the loaded model's parameters (writable unless the model is in flash) */

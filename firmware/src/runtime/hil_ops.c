@@ -224,6 +224,11 @@ hil_status_t hil_ops_dispatch(uint8_t opcode, hil_op_t *op)
     op->resp_len = 0u;
     op->after = HIL_AFTER_NOTHING;
     op->reason[0] = '\0';
+    /* A stream's state survives only requests that leave the scratch alone; INFER decides for itself. */
+    if (opcode != HIL_OP_INFER && opcode != HIL_OP_STATS && opcode != HIL_OP_INPUT_BEGIN &&
+        opcode != HIL_OP_INPUT_CHUNK && opcode != HIL_OP_TENSOR_READ) {
+        hil_rt.stream_live = 0u;
+    }
     for (size_t i = 0; i < sizeof(hil_op_table) / sizeof(hil_op_table[0]); i++) {
         if (hil_op_table[i].opcode == opcode) {
             return hil_op_table[i].handler(op);

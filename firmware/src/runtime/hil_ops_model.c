@@ -264,8 +264,18 @@ hil_status_t hil_op_infer(hil_op_t *op)
         return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "%s takes one vector (steps 1), not %u steps", kind->name,
                         (uint32_t)steps);
     }
-    if ((flags & ~HIL_INFER_ALL_STEPS) != 0u) {
+    if ((flags & ~HIL_INFER_FLAGS) != 0u) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "unknown infer flags 0x%02x", (uint32_t)flags);
+    }
+    if ((flags & HIL_INFER_CONTINUE) != 0u) {
+        if ((kind->flags & HIL_KIND_RECURRENT) == 0u) {
+            return hil_fail(op, HIL_ERR_BAD_REQUEST, "%s has no state to continue", kind->name);
+        }
+        if (hil_rt.stream_live == 0u) {
+            return hil_fail(op, HIL_ERR_BAD_REQUEST,
+                            "no stream state to continue: start it with an INFER without CONTINUE (a model load, "
+                            "reset, training or other request since has reused the scratch)");
+        }
     }
     const uint32_t want_values = (uint32_t)steps * in_size;
     const void *input;
@@ -317,6 +327,7 @@ hil_status_t hil_op_infer(hil_op_t *op)
     const uint64_t t0 = hil_port_counter();
     st = kind->forward(hil_rt.bound, hil_rt.ctx.buf, hil_rt.ctx.size, input, steps, flags, out);
     const uint64_t t1 = hil_port_counter();
+    hil_rt.stream_live = (uint8_t)(st == HIL_OK && (kind->flags & HIL_KIND_RECURRENT) != 0u);
 
     if (st != HIL_OK) {
         return hil_fail(op, st, "%s forward failed with status %u", kind->name, (uint32_t)st);

@@ -82,6 +82,7 @@ typedef struct {
     uint8_t *input; /* staged input (NULL when none) */
     uint32_t input_bytes;
     uint64_t last_ticks;
+    uint8_t stream_live; /* the scratch holds the recurrent state an INFER left: HIL_INFER_CONTINUE may go on */
     hil_train_state_t train;
     hil_esn_state_t esn; /* the arena holds either the LSTM (blob and above) or the ESN, never both */
 } hil_runtime_t;

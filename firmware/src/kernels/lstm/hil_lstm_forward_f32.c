@@ -6,7 +6,7 @@ hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_l
                                   uint16_t steps, uint8_t infer_flags, float *output)
 {
     if (model == NULL || ctx == NULL || ctx->buf == NULL || input == NULL || output == NULL || steps == 0u ||
-        (infer_flags & (uint8_t)~HIL_INFER_ALL_STEPS) != 0u) {
+        (infer_flags & (uint8_t)~HIL_INFER_FLAGS) != 0u) {
         return HIL_ERR_BAD_REQUEST;
     }
     if (hil_lstm_check_f32(model) != HIL_OK) {
@@ -34,7 +34,9 @@ hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_l
         p += 2u * hidden;
     }
     float *gates = p;
-    memset(ctx->buf, 0, (size_t)(gates - ctx->buf) * sizeof(float));
+    if ((infer_flags & HIL_INFER_CONTINUE) == 0u) { /* else: h and c are where the previous call left them */
+        memset(ctx->buf, 0, (size_t)(gates - ctx->buf) * sizeof(float));
+    }
 
     /* Step-major: every layer advances one step before the next input is read, so no layer's whole output
      * sequence is ever stored and scratch stays independent of `steps`. */

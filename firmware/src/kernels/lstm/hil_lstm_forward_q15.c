@@ -8,7 +8,7 @@ hil_status_t hil_lstm_forward_q15(const hil_lstm_q15_t *model, const hil_scratch
                                   uint16_t steps, uint8_t infer_flags, int16_t *output)
 {
     if (model == NULL || ctx == NULL || ctx->buf == NULL || input == NULL || output == NULL || steps == 0u ||
-        (infer_flags & (uint8_t)~HIL_INFER_ALL_STEPS) != 0u || ((uintptr_t)ctx->buf & 3u) != 0u) {
+        (infer_flags & (uint8_t)~HIL_INFER_FLAGS) != 0u || ((uintptr_t)ctx->buf & 3u) != 0u) {
         return HIL_ERR_BAD_REQUEST;
     }
     if (!hils_lstm_q15_ok(model)) {
@@ -30,8 +30,10 @@ hil_status_t hil_lstm_forward_q15(const hil_lstm_q15_t *model, const hil_scratch
     for (unsigned l = 0; l < n_layers; l++) {
         c[l] = (int16_t *)(void *)(base + lay.c[l]);
         h[l] = (int16_t *)(void *)(base + lay.h[l]);
-        memset(c[l], 0, 2u * (size_t)hidden[l]);
-        memset(h[l], 0, 2u * (size_t)hidden[l]);
+        if ((infer_flags & HIL_INFER_CONTINUE) == 0u) { /* else: the state the previous call left */
+            memset(c[l], 0, 2u * (size_t)hidden[l]);
+            memset(h[l], 0, 2u * (size_t)hidden[l]);
+        }
     }
 
     /* Step-major, as hil_lstm_forward_f32: scratch does not grow with `steps`. */

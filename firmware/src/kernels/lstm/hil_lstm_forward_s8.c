@@ -9,7 +9,7 @@ hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *
                                  uint16_t steps, uint8_t infer_flags, int8_t *output)
 {
     if (model == NULL || ctx == NULL || ctx->buf == NULL || input == NULL || output == NULL || steps == 0u ||
-        (infer_flags & (uint8_t)~HIL_INFER_ALL_STEPS) != 0u || ((uintptr_t)ctx->buf & 3u) != 0u) {
+        (infer_flags & (uint8_t)~HIL_INFER_FLAGS) != 0u || ((uintptr_t)ctx->buf & 3u) != 0u) {
         return HIL_ERR_BAD_REQUEST;
     }
     if (!hils_qlstm_ok(model, HIL_MODEL_LSTM_S8)) {
@@ -31,8 +31,10 @@ hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *
     for (unsigned l = 0; l < n_layers; l++) {
         c[l] = (int16_t *)(void *)(base + lay.c[l]);
         h[l] = (int8_t *)(void *)(base + lay.h[l]);
-        memset(c[l], 0, 2u * (size_t)hidden[l]);
-        memset(h[l], (int)model->layers[l].h_zp, (size_t)hidden[l]); /* h = 0 is the code h_zp */
+        if ((infer_flags & HIL_INFER_CONTINUE) == 0u) { /* else: the state the previous call left */
+            memset(c[l], 0, 2u * (size_t)hidden[l]);
+            memset(h[l], (int)model->layers[l].h_zp, (size_t)hidden[l]); /* h = 0 is the code h_zp */
+        }
     }
 
     /* Step-major, as hil_lstm_forward_f32: scratch does not grow with `steps`. */
