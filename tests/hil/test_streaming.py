@@ -11,7 +11,7 @@ import pytest
 
 from harness import datasets
 from harness.datasets.scalers import MinMaxScaler
-from harness.models import lstm, quant
+from harness.models import dense, lstm, quant
 from harness.proto import messages, wire
 from harness.proto.client import Client, DeviceError
 from harness.proto.wire import Status
@@ -104,3 +104,6 @@ def test_continuing_a_stream_the_device_no_longer_holds_is_refused(deploy, clien
     flags = wire.HIL_INFER_CONTINUE | 0x80
     with pytest.raises(DeviceError, match="unknown infer flags 0x82"):
         dep.client.request(wire.HIL_OP_INFER, messages.INFER_REQUEST.pack(steps=3, infer_flags=flags) + x.tobytes())
+    mlp = deploy(dense.MlpModel.random([4, 3], seed=1), where="arena")
+    with pytest.raises(DeviceError, match="has no state to continue"):
+        mlp.client.infer(np.zeros(4, np.float32), continue_state=True)
