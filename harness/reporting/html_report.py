@@ -38,6 +38,7 @@ __all__ = ["REPORT_FILE", "RUN_META_FILE", "RunData", "build_report", "load_run"
 
 REPORT_FILE = "report.html"
 RUN_META_FILE = "run.json"
+PROJECT_TESTS = "tests/"  # node ids of the repository's own tests start so (pytest runs from the repository)
 TREND_RUNS = 20  # how many runs back a trend reaches: about three weeks of nightlies
 STATUS_COLOURS = {"pass": "#2e7d32", "marginal": "#e6a700", "fail": "#c62828", "not measured": "#757575"}
 BOARD_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -60,12 +61,19 @@ class RunData:
     used: set[str] = field(default_factory=set)  # metrics a section has shown, so "Other series" skips them
     project_models: frozenset[str] = frozenset()  # models the project's committed baselines know
 
+    def is_project_model(self, model: str) -> bool:
+        """A model of the project: named in its committed baselines, or measured by a test of the repository's
+        tests/ folder. Anything else came from the user's own test files."""
+        if model in self.project_models:
+            return True
+        tests = self.rows.loc[self.rows["model"] == model, "test"]
+        return any(_is_project_test(t) for t in set(tests))
+
     @property
     def models(self) -> list[str]:
-        """The models this run measured: the user's own (unknown to the project's baselines) first, then the
-        project's, each group by name."""
+        """The models this run measured: the user's own first, then the project's, each group by name."""
         names = {m for m in self.rows["model"].unique() if m}
-        return sorted(names, key=lambda m: (m in self.project_models, m))
+        return sorted(names, key=lambda m: (self.is_project_model(m), m))
 
     def model_rank(self, model: str) -> int:
         order = self.models
@@ -130,6 +138,15 @@ def load_run(run_dir: Path | str, *, baselines_dir: Path | None = None, report_r
         meta=meta,
         project_models=_project_models(),
     )
+
+
+def _is_project_test(nodeid: str) -> bool:
+    """A node id of the repository's own tests: ``tests/...`` naming a file that this checkout has (a user's folder
+    of their own may be called tests/ too)."""
+    from harness.defaults import REPO_ROOT
+
+    path = nodeid.split("::", 1)[0]
+    return path.startswith(PROJECT_TESTS) and (REPO_ROOT / path).is_file()
 
 
 # ---- drawing helpers -----------------------------------------------------------------------------------------
@@ -253,7 +270,7 @@ def _models_section(data: RunData) -> str | None:
         rows = data.rows[data.rows["model"] == model]
         checks = data.checks[(data.checks["model"] == model) & (data.checks["status"] != "not measured")]
         verdicts = ", ".join(f"{n} {s}" for s, n in checks["status"].value_counts().items()) or "no budgets"
-        origin = "project" if model in data.project_models else "<b>yours</b> (not in the project's baselines)"
+        origin = "project" if data.is_project_model(model) else "<b>yours</b> (your test files)"
         tests = sorted({_short_test(t) for t in rows["test"] if t})
         lines.append([f"<code>{_esc(model)}</code>", origin, _esc(", ".join(sorted(set(rows["board"])))),
                       f"{len(rows):,}", verdicts, "<small>" + "<br>".join(_esc(t) for t in tests[:4])

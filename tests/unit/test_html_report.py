@@ -135,17 +135,21 @@ def test_the_runs_own_budget_snapshot_wins(tmp_path: Path, baselines_dir: Path) 
 
 
 def test_the_users_own_models_come_first(tmp_path: Path, baselines_dir: Path) -> None:
-    # "lstm128x168" is a model of the project's committed baselines; "zz_my_forecaster" and "m" are not
+    # "lstm128x168" is in the project's committed baselines; "m" (tests/hil/test_x.py, a file this checkout does not
+    # have) and "zz_my_forecaster" (outside the repository) come from test files of the user's
+    mine = "../../home/me/my_tests/test_mine.py::test_forecast[host]"
     extra = [Record(TEST, "lstm128x168", "d", "instructions_per_inference", 5e7, "instructions"),
-             Record(TEST, "zz_my_forecaster", "d", "rmse", 0.5, "degC")]  # fmt: skip
-    data = html_report.load_run(
-        _run(tmp_path, "20261122T010000Z-aaaaaa", 1e6, extra=extra), baselines_dir=baselines_dir
-    )
+             Record(mine, "zz_my_forecaster", "d", "rmse", 0.5, "degC")]  # fmt: skip
+    run = _run(tmp_path, "20261122T010000Z-aaaaaa", 1e6, extra=extra)
+    data = html_report.load_run(run, baselines_dir=baselines_dir)
     assert data.models == ["m", "zz_my_forecaster", "lstm128x168"]
     drawn = {sec.anchor: sec for sec in html_report.SECTIONS}
     models = drawn["models"].render(data)
     assert models.index("zz_my_forecaster") < models.index("lstm128x168")
     assert models.count("<b>yours</b>") == 2
+    assert not html_report._is_project_test(TEST) and html_report._is_project_test(
+        "tests/unit/test_html_report.py::test_the_users_own_models_come_first"
+    )
     figures = drawn["figures"].render(data)
     assert figures.index("zz_my_forecaster") < figures.index("lstm128x168")
     anchors = [sec.anchor for sec in html_report.SECTIONS]
