@@ -130,6 +130,10 @@ def builtin_model_source(blob: bytes, *, symbol: str = "hil_builtin_model") -> s
 _BUDGET_RE = re.compile(r"(firmware exceeds[^\n]*budget[^\n]*)|(region `?\w+'? overflowed by \d+ bytes)", re.I)
 
 
+_ERROR_RE = re.compile(r"^[^\n]*\berror: [^\n]*$", re.M)  # gcc, ld and cmake error lines
+MAX_ERROR_LINES = 8
+
+
 def _run(cmd: list[str], cwd: Path, logfile: Path) -> None:
     with logfile.open("a") as out:
         out.write(f"$ {' '.join(cmd)}\n")
@@ -142,9 +146,11 @@ def _run(cmd: list[str], cwd: Path, logfile: Path) -> None:
         if budget:
             what = "; ".join(a or b for a, b in budget)
             raise MemoryBudgetExceeded(f"firmware does not fit its target: {what}\n(full log: {logfile})")
-        raise BuildError(
-            f"`{' '.join(cmd[:3])} ...` failed (exit {result.returncode}); last lines:\n{tail}\n(full log: {logfile})"
-        )
+        # The compiler's own error lines first: with parallel jobs the tail is whichever job failed last
+        errors = list(dict.fromkeys(m.group(0).strip() for m in _ERROR_RE.finditer(text)))[:MAX_ERROR_LINES]
+        said = "errors:\n" + "\n".join(errors) + "\n" if errors else ""
+        raise BuildError(f"`{' '.join(cmd[:3])} ...` failed (exit {result.returncode}); {said}last lines:\n{tail}\n"
+                         f"(full log: {logfile})")  # fmt: skip
 
 
 def _sizes(elf: Path) -> dict[str, int]:
