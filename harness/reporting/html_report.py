@@ -12,6 +12,7 @@ with ``ram_budget``, ``*err*per_step``, ``*loss*`` per step, ``anomaly_score`` /
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -69,15 +70,19 @@ class RunData:
         tests = self.rows.loc[self.rows["model"] == model, "test"]
         return any(_is_project_test(t) for t in set(tests))
 
-    @property
+    @functools.cached_property
     def models(self) -> list[str]:
-        """The models this run measured: the user's own first, then the project's, each group by name."""
+        """The models this run measured: the user's own first, then the project's, each group by name. Decided once:
+        the tables sort every row by it."""
         names = {m for m in self.rows["model"].unique() if m}
         return sorted(names, key=lambda m: (self.is_project_model(m), m))
 
+    @functools.cached_property
+    def _model_ranks(self) -> dict[str, int]:
+        return {m: i for i, m in enumerate(self.models)}
+
     def model_rank(self, model: str) -> int:
-        order = self.models
-        return order.index(model) if model in order else len(order)
+        return self._model_ranks.get(model, len(self.models))
 
     @property
     def run_id(self) -> str:
