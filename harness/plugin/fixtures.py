@@ -80,20 +80,15 @@ def hil_boards(
                 pytest.skip(f"this test needs {n} more boards like {row.name}; its pool {row.pool or '(none)'!r} has "
                             f"{len(mates)} other rows (give interchangeable rows the same pool = \"...\" in "
                             f"{lab.path})")  # fmt: skip
-            timeout = config.getoption("--hil-lease-timeout")
-            for mate in mates:  # free rows first, then wait for the rest
-                if len(picked) == n:
-                    break
-                with contextlib.suppress(BoardBusy):
-                    board = get_board(mate.name, lab=lab)
-                    picked.append((board, BoardLease(row_key(mate.name), run_id=hil_run_dir.name, timeout=0).acquire()))
-            for mate in mates:
-                if len(picked) == n:
-                    break
-                if any(b.name == mate.name for b, _ in picked):
-                    continue
-                lease = BoardLease(row_key(mate.name), run_id=hil_run_dir.name, timeout=timeout).acquire()
-                picked.append((get_board(mate.name, lab=lab), lease))
+            leases: dict[str, BoardLease] = {}
+            for wait in (0.0, config.getoption("--hil-lease-timeout")):  # free rows first, then wait for the rest
+                for mate in mates:
+                    if len(leases) == n or mate.name in leases:
+                        continue
+                    with contextlib.suppress(BoardBusy) if wait == 0 else contextlib.nullcontext():
+                        lease = BoardLease(row_key(mate.name), run_id=hil_run_dir.name, timeout=wait)
+                        leases[mate.name] = lease.acquire()
+            picked = [(get_board(name, lab=lab), lease) for name, lease in leases.items()]
         else:
             picked = [(get_board(hil_board_name), None) for _ in range(n)]
         out = []

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from harness import datasets
+from harness.datasets.scalers import MinMaxScaler
 from harness.models.lstm import LstmModel
+from harness.suites.bench import FEATURES
 
 
 @dataclass(frozen=True)
@@ -22,3 +27,17 @@ class ModelCase:
 SMALL = ModelCase("lstm32x24", (32,), 24, seed=32)
 SEED_TUTORIAL = ModelCase("lstm128x168", (128,), 168, seed=128)
 CASES = (SMALL, SEED_TUTORIAL)
+
+
+# The streaming and replay tests' LSTM(7 -> 32), fed the Beijing features one hour at a time.
+STREAM_MODEL = LstmModel.random(len(FEATURES), [32], 1, seed=15)
+
+
+def beijing_test_hours(count: int) -> np.ndarray:
+    """``count`` consecutive hours of the Beijing test split, min-max scaled on the training split, float32 [T, 7]."""
+    ds = datasets.load("beijing_pm")
+    values = ds.values(list(FEATURES))
+    lo, hi = ds.split_bounds["train"]
+    scaled = MinMaxScaler.fit(values[lo:hi], FEATURES).transform(values)
+    start = ds.split_bounds["test"][0]
+    return np.ascontiguousarray(scaled[start : start + count], dtype=np.float32)

@@ -8,25 +8,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import datasets
-from harness.datasets.scalers import MinMaxScaler
 from harness.models import lstm
+from harness.suites.bench import FEATURES
 from harness.suites.replay import ReplayError, replay
+from tests.hil.models import STREAM_MODEL, beijing_test_hours
 
-FEATURES = ("pm2.5", "DEWP", "TEMP", "PRES", "Iws", "Is", "Ir")
-MODEL = lstm.LstmModel.random(len(FEATURES), [32], 1, seed=15)
+MODEL = STREAM_MODEL
 TINY = lstm.LstmModel.random(len(FEATURES), [4], 1, seed=16)
 HOURS = 120
 
 
 @pytest.fixture(scope="module")
 def hours() -> np.ndarray:
-    ds = datasets.load("beijing_pm")
-    values = ds.values(list(FEATURES))
-    lo, hi = ds.split_bounds["train"]
-    scaled = MinMaxScaler.fit(values[lo:hi], FEATURES).transform(values)
-    start = ds.split_bounds["test"][0]
-    return np.ascontiguousarray(scaled[start : start + HOURS], dtype=np.float32)
+    """The first hours of the test split, float32 [T, 7]."""
+    return beijing_test_hours(HOURS)
 
 
 def test_hourly_weather_replayed_keeps_up_and_tracks_the_reference(deploy, board, hours, record) -> None:

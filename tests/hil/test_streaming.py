@@ -9,28 +9,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import datasets
-from harness.datasets.scalers import MinMaxScaler
 from harness.models import dense, lstm, quant
 from harness.proto import messages, wire
 from harness.proto.client import Client, DeviceError
 from harness.proto.wire import Status
+from harness.suites.bench import FEATURES
+from tests.hil.models import STREAM_MODEL, beijing_test_hours
 
-FEATURES = ("pm2.5", "DEWP", "TEMP", "PRES", "Iws", "Is", "Ir")
 STREAM_STEPS = 5000
-MODEL = lstm.LstmModel.random(len(FEATURES), [32], 1, seed=15)
+MODEL = STREAM_MODEL
 RECORD_EVERY = 10  # steps between recorded error rows: 500 per stream, enough for the plot
 
 
 @pytest.fixture(scope="module")
 def stream() -> np.ndarray:
-    """5,000 consecutive hours of the test split (after the first training hours' scaler), float32 [T, 7]."""
-    ds = datasets.load("beijing_pm")
-    values = ds.values(list(FEATURES))
-    train_lo, train_hi = ds.split_bounds["train"]
-    scaled = MinMaxScaler.fit(values[train_lo:train_hi], FEATURES).transform(values)
-    start = ds.split_bounds["test"][0]
-    return np.ascontiguousarray(scaled[start : start + STREAM_STEPS], dtype=np.float32)
+    """5,000 consecutive hours of the test split, scaled on the training split, float32 [T, 7]."""
+    return beijing_test_hours(STREAM_STEPS)
 
 
 def _per_frame(client: Client, elem_bytes: int) -> int:
