@@ -13,12 +13,10 @@ from __future__ import annotations
 import random
 import select
 import socket
-import threading
 import time
 from dataclasses import dataclass, field, fields
-from urllib.parse import urlsplit
 
-from harness.link import LinkUrlError
+from harness.link_proxy import LinkProxy
 
 
 @dataclass(frozen=True)
@@ -87,11 +85,11 @@ class _Direction:
         return bytes(out)
 
 
-class FaultyLink:
-    """Listens on 127.0.0.1 (``url``); each connection made to it is joined to a new connection to ``upstream``
-    (a socket:// URL), and every read is damaged by that direction's FaultRates before it is passed on. One
-    connection at a time, like the boards it fronts. Seeded: the same seed and the same traffic give the same
-    faults."""
+class FaultyLink(LinkProxy):
+    """A LinkProxy whose every read is damaged by that direction's FaultRates before it is passed on. Seeded: the
+    same seed and the same traffic give the same faults."""
+
+    kind = "faulty link"
 
     def __init__(
         self,
@@ -101,32 +99,9 @@ class FaultyLink:
         to_host: FaultRates = FaultRates(),
         seed: int = 0,
     ) -> None:
-        parts = urlsplit(upstream)
-        if parts.scheme != "socket" or not parts.hostname or parts.port is None:
-            raise LinkUrlError(f"FaultyLink fronts a socket://HOST:PORT link, not {upstream!r}")
-        self._upstream = (parts.hostname, parts.port)
+        super().__init__(upstream)
         self.to_device = _Direction("to device", to_device, random.Random(f"{seed}:to-device"))
         self.to_host = _Direction("to host", to_host, random.Random(f"{seed}:to-host"))
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.url = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="faulty-link", daemon=True)
-
-    def __enter__(self) -> FaultyLink:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
 
     @property
     def counts(self) -> dict[str, FaultCounts]:
@@ -139,21 +114,10 @@ class FaultyLink:
                          f"{c.insert} inserted, {c.stall} stalls")  # fmt: skip
         return "; ".join(parts)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                host_side, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with host_side, socket.create_connection(self._upstream, timeout=10) as device_side:
-                self._pump(host_side, device_side)
-
     def _pump(self, host_side: socket.socket, device_side: socket.socket) -> None:
         """Carry both directions until either end closes or the proxy is closed."""
         route = {host_side: (device_side, self.to_device), device_side: (host_side, self.to_host)}
-        while not self._stop.is_set():
+        while not self.stopping:
             readable, _, _ = select.select(list(route), [], [], 0.05)
             for src in readable:
                 dst, direction = route[src]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import serial
 
-from harness.boards import Board, BoardState
+from harness.boards import Board, BoardError, BoardState
 from harness.build import Image
 from harness.link import open_link
+from harness.link_pacing import PacedLink
 from harness.models.lstm import LstmModel, to_blob
 from harness.proto.client import Client, DeviceError, Hello, ModelInfo
 from harness.proto.wire import Status
@@ -41,6 +42,9 @@ class BoardSession:
     client: Client | None = None
     hello: Hello | None = None
     builds: list[Image] = field(default_factory=list)
+    # --hil-baud: carry a link without a real line (host, QEMU) at this UART rate through a PacedLink
+    baud: int | None = None
+    pacer: PacedLink | None = None
 
     def open(self, image: Image | None = None) -> Client:
         """Make sure the board runs `image` (default: the plain build) and a checked client talks to it."""
@@ -60,16 +64,35 @@ class BoardSession:
             url = self.link_url
         if self.client is None:
             assert url is not None
-            self.port = open_link(url)
-            self.client = Client(self.port)
+            self.port = self._open_port(url)
+            self.client = Client(self.port, line_baud=self.baud or self.board.line_baud)
             self.hello = self.client.hello(expect_build_id=self.expect_build_id)
             log.info("board %s: %s", self.board.name, self.hello)
         return self.client
 
+    def _open_port(self, url: str) -> serial.SerialBase:
+        """The board's link, at its line's rate; a link without a real line goes through a PacedLink when a baud is
+        asked for. A real line already runs at its own rate, which a baud cannot change: the firmware's UART and
+        the port must agree, so a different one is refused rather than left to garble every frame."""
+        line = self.board.line_baud
+        if self.baud is None or not url.startswith("socket://"):
+            if self.baud is not None and line is not None and self.baud != line:
+                raise BoardError(f"board {self.board.name}'s UART runs at {line} baud (its lab.toml row's baud); "
+                                 f"--hil-baud {self.baud} paces links without a real line (host, QEMU). Drop "
+                                 "--hil-baud, or give it the row's rate")  # fmt: skip
+            return open_link(url, baudrate=self.baud or line or 115200)
+        self.pacer = PacedLink(url, baud=self.baud)
+        self.pacer.start()
+        log.info("board %s: link %s paced at %d baud through %s", self.board.name, url, self.baud, self.pacer.url)
+        return open_link(self.pacer.url)
+
     def close_link(self) -> None:
         if self.port is not None:
             self.port.close()
+        if self.pacer is not None:
+            self.pacer.close()
         self.port = None
+        self.pacer = None
         self.client = None
 
     def close(self) -> None:
@@ -131,7 +154,9 @@ class BoardSession:
         return Deployment(client, info, "flash", len(blob))
 
 
-def session_for(board: Board, *, link_url: str | None = None, log_dir: Path | None = None) -> BoardSession:
+def session_for(
+    board: Board, *, link_url: str | None = None, log_dir: Path | None = None, baud: int | None = None
+) -> BoardSession:
     if log_dir is not None:
         board.options.log_dir = log_dir
-    return BoardSession(board, link_url=link_url)
+    return BoardSession(board, link_url=link_url, baud=baud)

@@ -98,6 +98,12 @@ class Board(ABC):
         return None
 
     @property
+    def line_baud(self) -> int | None:
+        """The rate of the real UART line the link runs over: None where there is none (a host process's socket,
+        QEMU's chardev), which carry bytes as fast as the host copies them (--hil-baud then paces them)."""
+        return None
+
+    @property
     def budgets_name(self) -> str:
         """Whose budgets gate this board's figures (``reports/baselines/<name>.toml``): its own, for a board kind."""
         return self.name

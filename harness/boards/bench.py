@@ -96,6 +96,10 @@ class BenchBoard(Board):
         return row_key(self.row.name)
 
     @property
+    def line_baud(self) -> int | None:
+        return self.row.baud
+
+    @property
     def budgets_name(self) -> str:
         """The kind's budgets: a row is one board of its kind, and the kind's figures are what it must meet (the CI
         stand-in runs the qemu-stm32f4 image on the same emulator, so its instruction counts must be those)."""

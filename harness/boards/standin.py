@@ -68,7 +68,7 @@ def start(log: Path, *, uart_connected: bool = True) -> Standin:
     log.parent.mkdir(parents=True, exist_ok=True)
     for _attempt in range(5):  # a free port may be taken between the probe and QEMU's bind
         gdb_port, serial_port = free_local_port(), free_local_port()
-        serial = f"tcp:127.0.0.1:{serial_port},server=on,wait=off"
+        serial = f"tcp:127.0.0.1:{serial_port},server=on,wait=off,nodelay=on"
         argv = [QEMU, "-M", MACHINE, "-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}", "-icount", "shift=0",
                 "-display", "none", "-monitor", "none",
                 *(["-serial", serial] if uart_connected else ["-serial", "null", "-serial", serial])]  # fmt: skip

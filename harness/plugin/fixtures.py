@@ -14,7 +14,7 @@ from harness.lease import BoardBusy, BoardLease, row_key
 from harness.plugin import budgets, options, run_folder
 from harness.plugin.stash import SESSIONS_KEY
 from harness.proto.client import Client
-from harness.reporting import results
+from harness.reporting import results, runs
 from harness.reporting.baselines import BudgetBook, Verdict
 from harness.session import BoardSession, Deployment, session_for
 
@@ -40,13 +40,15 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
         board: Board = LinkBoard(name, link_url)
     else:
         board = get_board(name, lab=options.lab(config))  # a board kind, or a lab.toml row's bench board
-    session = session_for(board, link_url=link_url, log_dir=hil_run_dir / "boards")
+    session = session_for(board, link_url=link_url, log_dir=hil_run_dir / "boards", baud=options.baud(config))
     # a board only one run may drive (a bench row, a URL) is leased for the session: another run waits, then is
     # told who has it
     key = board.lease_key
     lease = None if key is None else BoardLease(key, run_id=hil_run_dir.name,
                                                 timeout=config.getoption("--hil-lease-timeout")).acquire()  # fmt: skip
     sessions[name] = session
+    if session.baud is not None:
+        runs.write_meta(hil_run_dir, link_baud=session.baud)
     try:
         session.open()
         yield session
@@ -93,7 +95,8 @@ def hil_boards(
             picked = [(get_board(hil_board_name), None) for _ in range(n)]
         out = []
         for i, (board, lease) in enumerate(picked):
-            session = session_for(board, log_dir=hil_run_dir / "boards" / f"{board.name}-more-{i + 1}")
+            session = session_for(board, log_dir=hil_run_dir / "boards" / f"{board.name}-more-{i + 1}",
+                                  baud=options.baud(config))  # fmt: skip
             taken.append((session, lease))
             session.open()
             out.append(session)

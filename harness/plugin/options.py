@@ -38,6 +38,14 @@ def add_options(parser: pytest.Parser) -> None:
         "with who holds it (default 300)",
     )
     group.addoption(
+        "--hil-baud",
+        type=int,
+        default=None,
+        metavar="BAUD",
+        help="carry the link of a board without a real UART (host, QEMU) at this rate, 8N1, both ways at once, as "
+        "a real line would (default: as fast as the emulator goes); a bench board's line runs at its row's baud",
+    )
+    group.addoption(
         "--hil-lab",
         default=None,
         metavar="PATH",
@@ -81,6 +89,15 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="show harness.progress lines (uploads, windows, budget verdicts) live while tests run",
     )
+
+
+def baud(config: pytest.Config) -> int | None:
+    """--hil-baud, checked: None (no pacing) or a positive rate."""
+    value = config.getoption("--hil-baud")
+    if value is not None and value <= 0:
+        raise pytest.UsageError(f"--hil-baud {value}: a UART's rate is a positive number of bits per second, e.g. "
+                                "115200")  # fmt: skip
+    return value
 
 
 def board_names(config: pytest.Config) -> list[str]:

@@ -134,6 +134,9 @@ class Client:
     # the model this client last bound on the device: INFER encodes inputs and decodes outputs in its element type
     model: ModelInfo | None = None
     counters: LinkCounters = field(default_factory=LinkCounters)
+    # the UART rate the link runs at, where one is known (a bench row's line, or --hil-baud pacing an emulated
+    # board): what harness.suites.replay models the wire with by default
+    line_baud: int | None = None
     banner_lines: list[str] = field(default_factory=list)
     # the ESN this client configured (inputs, outputs, window) and where its stream is: chunks carry positions
     _esn_shape: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
@@ -474,7 +477,7 @@ class Client:
         self, xs: Iterable[np.ndarray], *, all_steps: bool = False, in_flight: int | None = None, timeout: float = 120.0
     ) -> list[InferResult]:
         """infer() over many inputs with up to `in_flight` INFER requests on the link at once (default: the client's
-        window), so the link stays busy while the device computes: on QEMU a round trip costs ~45 ms whatever its
+        window), so the link stays busy while the device computes: on QEMU a round trip costs ~4 ms whatever its
         size. Each input must fit one frame inline. The price: a request arriving while the device computes adds its
         receive interrupts to that answer's tick count, so measure ticks with in_flight=1."""
         encoded = [self._encode_input(x) for x in xs]

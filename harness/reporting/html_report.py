@@ -251,6 +251,8 @@ def _run_section(data: RunData) -> str:
         items.append(("exit status", f"{data.meta['exit_status']} — {data.meta.get('exit_meaning', '')}"))
     if data.meta.get("incomplete"):
         items.append(("INCOMPLETE", f"{data.meta['incomplete']}; these are the rows it wrote until then"))
+    if data.meta.get("link_baud"):
+        items.append(("link", f"emulated boards' links paced at {data.meta['link_baud']} baud, 8N1 (--hil-baud)"))
     for key in ("command", "size", "host"):
         if key in data.meta:
             items.append((key, str(data.meta[key])))

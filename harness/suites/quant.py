@@ -260,8 +260,8 @@ class CaseRun:
 def run_case(session: BoardSession, case: QuantCase, ev: EvalSet, *, timed: int = 4, in_flight: int = 4) -> CaseRun:
     """Reboot the board (so STATS' high-water marks are this case's alone), stream the blob into the arena, run every
     window of `ev`: the first `timed` one at a time for the counter (a request arriving mid-inference would add its
-    receive interrupts to the count), the rest with `in_flight` requests on the link (a QEMU round trip costs ~45 ms
-    whatever its size, so a lone request leaves the link idle)."""
+    receive interrupts to the count), the rest with `in_flight` requests on the link (a lone request leaves the link
+    idle while the device computes)."""
     client = session.open(session.image)
     client.reset(reboot=True)
     client.hello()  # retried until the rebooted firmware answers; the high-water marks restart with it

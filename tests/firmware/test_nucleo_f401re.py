@@ -345,7 +345,7 @@ def test_the_link_path_runs_under_qemus_stm32f405(image: Image, tmp_path) -> Non
     log = (tmp_path / "qemu.log").open("w")
     qemu = subprocess.Popen(
         ["qemu-system-arm", "-M", "netduinoplus2", "-display", "none", "-monitor", "none", "-serial", "null",
-         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on", "-kernel", str(image.path)],
+         "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on", "-kernel", str(image.path)],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

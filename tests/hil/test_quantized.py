@@ -34,9 +34,8 @@ from harness.suites import studies
 
 progress = logging.getLogger("harness.progress")  # shown live by `python -m harness run`, quiet otherwise
 
-# Windows per model. quick keeps a QEMU board near a minute for all 14 variants (a QEMU round trip is ~45 ms; int8
-# windows go 4 in flight); full scores the IMU on all 320 test windows and the forecast on 1000 spread over the
-# test split (~3,900).
+# Windows per model. quick keeps a QEMU board near a minute for all 14 variants (int8 windows go 4 in flight); full
+# scores the IMU on all 320 test windows and the forecast on 1000 spread over the test split (~3,900).
 WINDOWS = {"quick": {qs.IMU: 64, qs.ELECTRICITY: 64}, "full": {qs.IMU: None, qs.ELECTRICITY: 1000}}
 
 # float32 tolerances (integer variants have none: they are compared exactly).

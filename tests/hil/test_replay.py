@@ -1,14 +1,22 @@
 """Replay of a recording at its own rate (harness.suites.replay): the hourly Beijing weather through the LSTM one
-sample per request, its figures for the chip each board stands for, and a case bound by each limit at 115200 baud:
-a sensor sampled faster than the core computes (compute), and one whose frames a real UART cannot carry in a
-sampling period (wire)."""
+sample per request and the BasicMotions gestures at 10 Hz through the IMU classifier, with their figures for the
+chip each board stands for (rows: replay_*); a case bound by each limit at 115200 baud, a sensor sampled faster than
+the core computes (compute) and one whose frames a real UART cannot carry in a sampling period (wire); and that
+wire case on a link really paced at 115200 baud (--hil-baud), where the bench falls behind the recording."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from harness.models import lstm
+from harness import datasets
+from harness.models import dense, lstm
+from harness.proto.client import Client
+from harness.session import BoardSession
+from harness.suites import studies
 from harness.suites.bench import FEATURES
 from harness.suites.replay import ReplayError, replay
 from tests.hil.models import STREAM_MODEL, beijing_test_hours
@@ -30,14 +38,36 @@ def test_hourly_weather_replayed_keeps_up_and_tracks_the_reference(deploy, board
     # one sample per request with the state kept: the same per-step outputs as the whole sequence at once
     np.testing.assert_allclose(run.outputs, lstm.forward(MODEL, hours, all_steps=True), atol=1e-6)  # float32 ulp
     assert run.missed == 0 and run.bound == "none", run.describe()
-    for step in run.steps[::10]:
-        record("replay_device_ms", step.device_s * 1e3, "ms", model="lstm7x32-replay", dataset="beijing_pm",
-               sample=step.index)  # fmt: skip
-        record("replay_latency_ms", step.latency_s * 1e3, "ms", model="lstm7x32-replay", dataset="beijing_pm",
-               sample=step.index)  # fmt: skip
-    record("replay_real_time_factor", run.real_time_factor, "x", model="lstm7x32-replay", dataset="beijing_pm")
-    record("replay_missed_deadlines", run.missed, "", model="lstm7x32-replay", dataset="beijing_pm")
+    run.record(record, model="lstm7x32-replay", dataset="beijing_pm", every=10)
     print(run.describe())
+
+
+GESTURE_WINDOW = 30  # samples the IMU classifier sees: 3 s at 10 Hz, the study's window
+GESTURE_PERIOD_S = 0.1  # BasicMotions is sampled at 10 Hz
+
+
+def test_gestures_replayed_at_10_hz_are_classified_within_each_sample(deploy, board, record) -> None:
+    imu = studies.imu_classifier()
+    task = datasets.ClassificationTask(datasets.load_cases("basic_motions"))
+    cases = task.windows("test")  # whole recordings, 100 samples each, standardised as the classifier was trained
+    first_of_each = [int(np.flatnonzero(cases.y == c)[0]) for c in range(len(cases.class_names))]
+    dep = deploy(imu.model, where="arena")
+    right = total = 0
+    for i in first_of_each:
+        stream = np.ascontiguousarray(cases.X[i], dtype=np.float32)  # [100, 6]
+        # a classification at every sample, over the 3 s that end at it, before the next sample comes
+        run = replay(dep.client, stream, period_s=GESTURE_PERIOD_S, board=board.budgets_name, baud=115200,
+                     window=GESTURE_WINDOW)  # fmt: skip
+        windows = np.stack([stream[k - GESTURE_WINDOW + 1 : k + 1].reshape(-1) for k in range(GESTURE_WINDOW - 1,
+                            len(stream))])  # fmt: skip
+        # the first layer sums 180 products in another order than numpy: FLOAT_ATOL of the quantized suite
+        np.testing.assert_allclose(run.outputs, dense.forward(imu.model, windows), atol=1e-4)
+        assert run.missed == 0, run.describe()
+        right += int(np.sum(np.argmax(run.outputs, axis=1) == cases.y[i]))
+        total += len(run.steps)
+        run.record(record, model="imu_mlp_180-50-15-4-replay", dataset="basic_motions", every=5)
+        print(cases.class_names[cases.y[i]], run.describe())
+    record("replay_accuracy", right / total, "1", model="imu_mlp_180-50-15-4-replay", dataset="basic_motions")
 
 
 def test_a_sensor_faster_than_the_core_is_compute_bound(deploy, board, hours) -> None:
@@ -66,6 +96,41 @@ def test_frames_a_115200_baud_uart_cannot_carry_are_wire_bound(deploy, board, ho
     assert fast.bound == "none" and fast.missed == 0, fast.describe()  # the same stream on a faster UART keeps up
 
 
+@contextlib.contextmanager
+def _paced(session: BoardSession, baud: int) -> Iterator[Client]:
+    """The session's link through a PacedLink at ``baud`` (what --hil-baud does for the whole run), then back."""
+    if not (session.board.url or "").startswith("socket://"):
+        pytest.skip(f"{session.board.name}'s link is a real line ({session.board.url}): it is paced by its own UART")
+    before = session.baud
+    session.close_link()
+    session.baud = baud
+    try:
+        yield session.open(session.image)
+    finally:
+        session.close_link()
+        session.baud = before
+        session.open(session.image)
+
+
+def test_a_paced_line_that_cannot_carry_the_stream_falls_behind(hil_session, board, hours) -> None:
+    with _paced(hil_session, 115200) as client:
+        assert hil_session.pacer is not None and client.line_baud == 115200
+        hil_session.deploy(TINY, where="arena")
+        probe = replay(client, hours[:3], period_s=1.0, board=board.budgets_name)  # the wire at the link's baud
+        wire_s = probe.steps[-1].wire_s
+        assert probe.baud == 115200 and wire_s > 0
+        run = replay(client, hours[:20], period_s=wire_s * 0.8, rate=1.0, board=board.budgets_name)
+        assert hil_session.pacer is not None
+        print(hil_session.pacer.summary())
+    # Every answer crossed a line at 115200 baud: none can come back sooner than its bytes take. And each sample
+    # needs more line time than the recording gives it: the bench falls a fifth of a wire time behind per sample,
+    # which after 19 is at least 3.8 wire times; half of that is asked, so a busy machine cannot fail it.
+    assert min(s.latency_s for s in run.steps) >= wire_s, run.describe()
+    assert run.steps[-1].late_s >= 0.5 * 19 * 0.2 * wire_s, run.describe()
+    assert run.bound == "wire", run.describe()
+    print(run.describe())
+
+
 def test_replay_refuses_what_it_cannot_run(client, board, hours) -> None:
     with pytest.raises(ReplayError, match="positive number of seconds"):
         replay(client, hours, period_s=0, board=board.budgets_name)
@@ -73,3 +138,5 @@ def test_replay_refuses_what_it_cannot_run(client, board, hours) -> None:
         replay(client, hours, period_s=1.0, rate=-1, board=board.budgets_name)
     with pytest.raises(ReplayError, match=r"\[T, input_size\]"):
         replay(client, hours[0], period_s=1.0, board=board.budgets_name)
+    with pytest.raises(ReplayError, match="window=200"):
+        replay(client, hours, period_s=1.0, board=board.budgets_name, window=200)
