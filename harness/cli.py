@@ -115,6 +115,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(bench.format_quant(bench.bench_quant(boards, windows, timed=args.repeats, on_figure=measured)))
         return 0
+    if args.what == "pipeline":
+        from harness.suites import pipeline
+
+        boards = args.board or [DEFAULT_BOARD]
+        print(f"Bulk LSTM(32)x24 inference (7 Beijing channels, {args.windows or 40} test windows) over a link paced "
+              f"at {args.baud} baud, 8N1, on {', '.join(boards)}: stop-and-wait against requests in flight, each "
+              "window's time\nagainst max(wire, compute), how busy the line to the device was, and payload over "
+              "wire bytes.\n")  # fmt: skip
+        print(pipeline.format_figures(pipeline.bench_pipeline(boards, windows=args.windows or 40, baud=args.baud)))
+        return 0
     raise SystemExit(f"unknown benchmark {args.what!r}")
 
 
@@ -315,12 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     build.set_defaults(func=_cmd_build)
 
     bench = sub.add_parser("bench", help="print benchmark figures")
-    bench.add_argument("what", choices=("lstm", "train", "esn", "quant"))
+    bench.add_argument("what", choices=("lstm", "train", "esn", "quant", "pipeline"))
     bench.add_argument("--board", action="append", default=None, help="boards (default qemu-stm32f4 and host)")
     bench.add_argument("--repeats", type=int, default=5, help="windows per model")
     bench.add_argument(
-        "--windows", type=int, default=None, help="quant: held-out windows per model (default: 320 IMU, 1000 forecast)"
+        "--windows",
+        type=int,
+        default=None,
+        help="quant: held-out windows per model (default: 320 IMU, 1000 forecast); pipeline: windows per run "
+        "(default 40)",
     )
+    bench.add_argument("--baud", type=int, default=115200, help="pipeline: the UART rate the link is paced at")
     bench.set_defaults(func=_cmd_bench)
 
     args = parser.parse_args(argv)
