@@ -562,6 +562,59 @@ def _latency_section(data: RunData) -> str | None:
     return _png(fig, "latency per model and board") + tbl
 
 
+@section("replay", "Real-time replay: each request against its deadline")
+def _replay_section(data: RunData) -> str | None:
+    """harness.suites.replay's rows: per request the device's time at the target's clock plus the wire's at the
+    replay's baud (stacked), the bench's own round trip, and the deadline (the time until the next request)."""
+    s = data.samples
+    device = s[s["metric"] == "replay_device_ms"]
+    if device.empty:
+        return None
+    data.used |= {m for m in set(data.rows["metric"]) if m.startswith("replay_")}
+    keys = sorted({(m, b) for m, b in zip(device["model"], device["board"], strict=True)},
+                  key=lambda k: (data.model_rank(k[0]), k[1]))  # fmt: skip
+    fig = _figure(11, 2.8 * len(keys))
+    axes = fig.subplots(len(keys), 1, squeeze=False)[:, 0]
+    table = []
+    for ax, (model, board) in zip(axes, keys, strict=True):
+        mine = data.rows[(data.rows["model"] == model) & (data.rows["board"] == board)]
+
+        def series(metric: str, rows: pd.DataFrame = mine) -> pd.Series:
+            part = rows[(rows["metric"] == metric) & rows["sample"].notna()]
+            return part.groupby("sample")["value"].mean().sort_index()  # several replays of one model: their mean
+
+        def once(metric: str, rows: pd.DataFrame = mine) -> float | None:
+            part = rows[rows["metric"] == metric]["value"]
+            return None if part.empty else float(part.iloc[-1])
+
+        dev, wire, lat = series("replay_device_ms"), series("replay_wire_ms"), series("replay_latency_ms")
+        wire = wire.reindex(dev.index, fill_value=0.0)
+        x = dev.index.astype(int)
+        ax.fill_between(x, 0, dev.values, step="mid", color=data.board_colour(board), alpha=0.8,
+                        label="device (target clock)")  # fmt: skip
+        ax.fill_between(x, dev.values, (dev + wire).values, step="mid", color="#9e9e9e", alpha=0.6, label="wire")
+        if not lat.empty:
+            ax.plot(lat.index.astype(int), lat.values, ".", ms=3, color="black", label="round trip on this bench")
+        deadline = once("replay_deadline_ms")
+        if deadline is not None:
+            ax.axhline(deadline, color=STATUS_COLOURS["fail"], ls="--", lw=1.2, label="deadline")
+        ax.set_yscale("log")
+        _style(ax, title=f"{model} on {board}", xlabel="sample", ylabel="ms (log scale)")
+        ax.legend(fontsize=8, loc="lower right")
+        missed, rtf = once("replay_missed_deadlines"), once("replay_real_time_factor")
+        slack = once("replay_slack_min_ms")
+        table.append([_esc(board), _esc(model), f"{len(dev)}", "-" if deadline is None else _fmt(deadline, "ms"),
+                      _fmt(float(dev.median()), "ms"), _fmt(float(wire.median()), "ms"),
+                      "-" if slack is None else _fmt(slack, "ms"), "-" if missed is None else f"{missed:g}",
+                      "-" if rtf is None else f"{rtf:.3g}"])  # fmt: skip
+    headers = ["board", "model", "plotted", "deadline", "device (median)", "wire (median)", "least slack", "missed",
+               "real-time factor"]  # fmt: skip
+    note = ('<p class="small">The device\'s time is its counter at the core clock of the chip the board stands for '
+            "(QEMU: instructions at one per cycle); the wire is the request and its answer at the replay's baud, 8N1. "
+            "A request meets its deadline when both fit before the next one.</p>")  # fmt: skip
+    return _png(fig, "replay: time per request against the deadline") + _table(headers, table) + note
+
+
 @section("memory", "Memory high-water marks against the board's budget")
 def _memory_section(data: RunData) -> str | None:
     summary = data.summary

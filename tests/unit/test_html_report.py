@@ -63,7 +63,11 @@ EXTRA = (
     + [Record(TEST, "esn", "d", "anomaly_label", float(s % 7 == 6), "1", sample=s) for s in range(30)]
     + [Record(TEST, "esn", "d", "anomaly_threshold", 5.5, "1")]
     + [Record(TEST, "m", "d", "something_new", float(s), "1", sample=s) for s in range(3)]
-)
+    + [Record(TEST, "r", "d", f"replay_{what}_ms", v, "ms", sample=s)
+       for s in range(5) for what, v in (("device", 0.4), ("wire", 6.6), ("latency", 5.0))]
+    + [Record(TEST, "r", "d", metric, v, unit) for metric, v, unit in (("replay_deadline_ms", 100.0, "ms"),
+       ("replay_missed_deadlines", 0, ""), ("replay_real_time_factor", 14.3, "x"), ("replay_slack_min_ms", 93, "ms"))]
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +86,25 @@ def test_report_is_self_contained_with_decodable_images(rich_report: str) -> Non
 
 
 def test_sections_follow_the_rows(tmp_path: Path, rich_report: str, baselines_dir: Path) -> None:
-    expected = {"run", "budgets", "trends", "outputs", "error-per-step", "latency", "memory", "training", "anomaly"}
+    expected = {"run", "budgets", "trends", "outputs", "error-per-step", "latency", "memory", "training", "anomaly",
+                "replay"}  # fmt: skip
     assert expected | {"other"} <= _sections(rich_report)
     assert "something_new" in rich_report  # a series no section claims still shows, under "Other series"
     # the same run without those rows: the sections they feed are left out (checked without drawing the rest)
     plain = html_report.load_run(_run(tmp_path, "20261122T010000Z-aaaaaa", 1_000_000), baselines_dir=baselines_dir)
     drawn = {sec.anchor: sec for sec in html_report.SECTIONS}
-    for anchor in ("training", "anomaly"):
+    for anchor in ("training", "anomaly", "replay"):
         assert drawn[anchor].render(plain) is None
+
+
+def test_replay_rows_are_drawn_against_their_deadline_and_tabled(rich_report: str) -> None:
+    replay = rich_report[rich_report.index('<section id="replay">') :]
+    replay = replay[: replay.index("</section>")]
+    assert "data:image/png;base64," in replay
+    cells = re.findall(r"<td>([^<]*)</td>", replay)
+    # board, model, requests plotted, deadline, device and wire medians, least slack, missed, real-time factor
+    assert cells[:9] == [BOARD, "r", "5", "100", "0.4", "6.6", "93", "0", "14.3"]
+    assert "replay_device_ms" not in rich_report[rich_report.index('<section id="other">') :]
 
 
 def test_budget_table_shows_each_status(tmp_path: Path, baselines_dir: Path) -> None:
