@@ -27,6 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[key] = empty
     progress.install(config)
     options.lab(config)  # a broken lab.toml is a usage error naming its line, before anything is collected
+    options.baud(config)  # and so is a rate that is not one
     if not hasattr(config, "workerinput"):  # xdist workers write through the controller's folder
         run_folder.configure(config)
         os.environ[RUN_ID_ENV] = config.stash[RUN_DIR_KEY].name  # boards started by this run carry its id

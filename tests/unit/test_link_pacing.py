@@ -10,8 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.boards import BoardError
+from harness.boards.remote import LinkBoard
 from harness.link import LinkUrlError
 from harness.link_pacing import PacedLink
+from harness.session import BoardSession
 
 
 @pytest.fixture
@@ -81,3 +84,35 @@ def test_what_it_cannot_pace_is_refused() -> None:
         PacedLink("socket://127.0.0.1:9", baud=0)
     with pytest.raises(LinkUrlError, match="paced link fronts a socket://HOST:PORT link"):
         PacedLink("/dev/ttyACM0", baud=115200)
+
+
+class _BenchLine(LinkBoard):
+    """A board behind a real line at 9600 baud (what a lab.toml row with baud = 9600 is)."""
+
+    @property
+    def line_baud(self) -> int | None:
+        return 9600
+
+
+def test_a_real_line_runs_at_its_own_rate_and_refuses_another() -> None:
+    board = _BenchLine("bench-9600", "loop://")
+    port = BoardSession(board, link_url="loop://")._open_port("loop://")
+    assert port.baudrate == 9600  # the row's rate, not pyserial's default
+    port.close()
+    session = BoardSession(board, link_url="loop://", baud=9600)
+    port = session._open_port("loop://")
+    assert port.baudrate == 9600 and session.pacer is None  # the line paces itself
+    port.close()
+    with pytest.raises(BoardError, match=r"runs at 9600 baud .* --hil-baud 115200 paces links without a real line"):
+        BoardSession(board, link_url="loop://", baud=115200)._open_port("loop://")
+
+
+def test_an_emulated_boards_link_goes_through_the_pacer(echo_url: str) -> None:
+    session = BoardSession(LinkBoard("emulated", echo_url), link_url=echo_url, baud=115200)
+    port = session._open_port(echo_url)
+    try:
+        assert session.pacer is not None and session.pacer.upstream == echo_url
+        assert port.port == session.pacer.url  # the client talks to the pacer, which talks to the board
+    finally:
+        port.close()
+        session.close_link()

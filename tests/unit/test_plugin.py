@@ -203,3 +203,11 @@ def test_collecting_hil_tests_without_running_them_leaves_no_run_folder(pytester
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*test_on_a_board*"])
     assert not reports.exists() or not any(reports.iterdir()), sorted(reports.rglob("*"))
+
+
+def test_a_baud_that_is_no_rate_is_a_usage_error(pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_inner="def test_on_a_board(hil_session):\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "--hil-baud", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--hil-baud 0: a UART's rate is a positive number of bits per second*"])
