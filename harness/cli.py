@@ -173,6 +173,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.baselines:
         args.baselines = str(Path(args.baselines).expanduser().resolve())
         argv += ["--hil-baselines", args.baselines]
+    if args.workers:
+        # pytest-xdist: each worker starts (or, from a pool, leases) boards of its own; a test file stays on one
+        # worker, so its module fixtures (a trained model, a dataset) are made once
+        argv += ["-n", str(args.workers), "--dist", "loadfile"]
     argv += pytest_args
     what = ", ".join(paths) if paths else "the HIL suite"
     baselines_dir = Path(args.baselines) if args.baselines else DEFAULT_BASELINES
@@ -292,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--retries", type=int, default=1, help="retries of a test after a flash/link/board failure")
     run.add_argument("--baselines", default=None, help="folder of <board>.toml budgets (default reports/baselines)")
     run.add_argument("--no-browser", action="store_true", help="skip opening the report in headless Chromium")
+    run.add_argument("-n", "--workers", type=int, default=0, metavar="N",
+                     help="run the tests in N parallel pytest-xdist workers, each with boards of its own (default: one "
+                     "process)")  # fmt: skip
     run.add_argument(
         "pytest_args", nargs="*", metavar="PATH | pytest argument",
         help="test files or folders to run instead of tests/hil (your own, anywhere); after -- anything for pytest",

@@ -168,3 +168,27 @@ class BoardLease:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def lease_one_of(boards: list[str], *, run_id: str = "", timeout: float = 300.0, notice: float = 30.0) -> BoardLease:
+    """A lease on whichever of ``boards`` is free first (in their order when several are): how workers of one run,
+    or several runs, share a pool. Raises BoardBusy naming every holder when none came free within ``timeout``."""
+    if not boards:
+        raise BoardBusy("no board to lease: the pool is empty")
+    started = time.monotonic()
+    said: float | None = None
+    while True:
+        for board in boards:
+            try:
+                return BoardLease(board, run_id=run_id, timeout=0.0).acquire()
+            except BoardBusy:
+                continue
+        waited = time.monotonic() - started
+        holders = "; ".join(f"{b}: {h.describe() if (h := holder_of(b)) else 'just released'}" for b in boards)
+        if waited >= timeout:
+            raise BoardBusy(f"every board of the pool is held ({holders}); waited {waited:.0f} s. Wait for those "
+                            "runs, use fewer workers than boards, or raise --hil-lease-timeout")  # fmt: skip
+        if said is None or time.monotonic() - said >= notice:
+            progress.info("waiting for a board of %s (%.0f s so far): %s", ", ".join(boards), waited, holders)
+            said = time.monotonic()
+        time.sleep(0.2)

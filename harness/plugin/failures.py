@@ -27,8 +27,10 @@ from harness.reporting.failure_classes import (
 
 
 def _board_logs(config: pytest.Config) -> list[Path]:
-    run_dir = run_folder.existing(config)
-    return sorted((run_dir / "boards").glob("*.log")) if run_dir and (run_dir / "boards").is_dir() else []
+    if run_folder.existing(config) is None:
+        return []
+    folder = run_folder.boards_dir(config)
+    return sorted(folder.glob("*.log")) if folder.is_dir() else []
 
 
 def mark_evidence(item: pytest.Item) -> None:

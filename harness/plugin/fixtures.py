@@ -10,7 +10,7 @@ import pytest
 import serial
 
 from harness.boards import Board, get_board
-from harness.lease import BoardBusy, BoardLease, row_key
+from harness.lease import BoardBusy, BoardLease, lease_one_of, row_key
 from harness.plugin import budgets, options, run_folder
 from harness.plugin.stash import SESSIONS_KEY
 from harness.proto.client import Client
@@ -34,18 +34,26 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
     name = getattr(request, "param", None) or hil_board_name
     sessions = config.stash[SESSIONS_KEY]
     link_url = config.getoption("--hil-link")
+    timeout = config.getoption("--hil-lease-timeout")
+    lease: BoardLease | None = None
+    rows = options.pool_rows(config, name) if link_url is None else []
+    board: Board
     if link_url is not None:
         from harness.boards.remote import LinkBoard
 
-        board: Board = LinkBoard(name, link_url)
+        board = LinkBoard(name, link_url)
+    elif rows:  # a pool: whichever row is free, for this session (with -n, each worker has its own)
+        keys = [row_key(row) for row in rows]
+        lease = lease_one_of(keys, run_id=hil_run_dir.name, timeout=timeout)
+        board = get_board(rows[keys.index(lease.board)], lab=options.lab(config))
     else:
         board = get_board(name, lab=options.lab(config))  # a board kind, or a lab.toml row's bench board
-    session = session_for(board, link_url=link_url, log_dir=hil_run_dir / "boards", baud=options.baud(config))
+    session = session_for(board, link_url=link_url, log_dir=run_folder.boards_dir(config), baud=options.baud(config))
     # a board only one run may drive (a bench row, a URL) is leased for the session: another run waits, then is
     # told who has it
     key = board.lease_key
-    lease = None if key is None else BoardLease(key, run_id=hil_run_dir.name,
-                                                timeout=config.getoption("--hil-lease-timeout")).acquire()  # fmt: skip
+    if lease is None and key is not None:
+        lease = BoardLease(key, run_id=hil_run_dir.name, timeout=timeout).acquire()
     sessions[name] = session
     if session.baud is not None:
         runs.write_meta(hil_run_dir, link_baud=session.baud)
@@ -75,8 +83,11 @@ def hil_boards(
             pytest.skip("a --hil-link board is one board at one URL: hil_boards has nothing to start")
         lab = options.lab(config)
         picked: list[tuple[Board, BoardLease | None]] = []
-        if lab is not None and hil_board_name in lab.rows:
-            row = lab.rows[hil_board_name]
+        under_test = hil_board_name
+        if options.pool_rows(config, hil_board_name):  # --hil-pool: the row this session leased
+            under_test = request.getfixturevalue("hil_session").board.name
+        if lab is not None and under_test in lab.rows:
+            row = lab.rows[under_test]
             mates = [r for r in lab.pool(row.pool) if r.name != row.name] if row.pool else []
             if len(mates) < n:
                 pytest.skip(f"this test needs {n} more boards like {row.name}; its pool {row.pool or '(none)'!r} has "
@@ -95,7 +106,7 @@ def hil_boards(
             picked = [(get_board(hil_board_name), None) for _ in range(n)]
         out = []
         for i, (board, lease) in enumerate(picked):
-            session = session_for(board, log_dir=hil_run_dir / "boards" / f"{board.name}-more-{i + 1}",
+            session = session_for(board, log_dir=run_folder.boards_dir(config) / f"{board.name}-more-{i + 1}",
                                   baud=options.baud(config))  # fmt: skip
             taken.append((session, lease))
             session.open()

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.lifetime import forks_die_with_this_process
-from harness.plugin import failures, markers, options, progress, retries, run_folder
+from harness.plugin import failures, markers, options, progress, retries, run_folder, workers
 from harness.plugin.frame_log import frame_log
 from harness.plugin.stash import BOOKS_KEY, EVIDENCE_KEY, FAILURES_KEY, RUN_DIR_KEY, VERDICTS_KEY
 
@@ -28,9 +28,9 @@ def pytest_configure(config: pytest.Config) -> None:
     progress.install(config)
     options.lab(config)  # a broken lab.toml is a usage error naming its line, before anything is collected
     options.baud(config)  # and so is a rate that is not one
-    if not hasattr(config, "workerinput"):  # xdist workers write through the controller's folder
-        run_folder.configure(config)
-        os.environ[RUN_ID_ENV] = config.stash[RUN_DIR_KEY].name  # boards started by this run carry its id
+    run_folder.configure(config)  # an xdist worker takes the controller's folder
+    os.environ[RUN_ID_ENV] = config.stash[RUN_DIR_KEY].name  # boards started by this run carry its id
+    workers.install(config)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
         forks_die_with_this_process()  # a plugin's multiprocessing manager must not outlive a killed pytest

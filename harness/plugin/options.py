@@ -38,6 +38,13 @@ def add_options(parser: pytest.Parser) -> None:
         "with who holds it (default 300)",
     )
     group.addoption(
+        "--hil-pool",
+        default=None,
+        metavar="NAME",
+        help="test on boards of this pool: a lab.toml pool (each session, each xdist worker with -n, leases a "
+        "different row) or a board kind (each starts its own); instead of --hil-board",
+    )
+    group.addoption(
         "--hil-baud",
         type=int,
         default=None,
@@ -100,8 +107,29 @@ def baud(config: pytest.Config) -> int | None:
     return value
 
 
+def pool_rows(config: pytest.Config, name: str) -> list[str]:
+    """The bench rows of pool ``name`` in the inventory (empty: it is no pool there)."""
+    inventory = lab(config)
+    return [row.name for row in inventory.pool(name)] if inventory is not None else []
+
+
+def _checked_pool(config: pytest.Config, pool: str) -> str:
+    if config.getoption("--hil-board"):
+        raise pytest.UsageError("--hil-pool and --hil-board both name the boards under test; give one of them")
+    if pool in board_kinds() or pool_rows(config, pool):
+        return pool
+    inventory = lab(config)
+    pools = sorted({r.pool for r in inventory.rows.values() if r.pool}) if inventory else []
+    where = f"pools of {inventory.path}: {', '.join(pools) or 'none'}" if inventory else "no lab.toml inventory"
+    raise pytest.UsageError(f"--hil-pool {pool}: neither a pool of bench rows ({where}) nor a board kind "
+                            f"({', '.join(board_kinds())})")  # fmt: skip
+
+
 def board_names(config: pytest.Config) -> list[str]:
     """The boards this run tests on, from --hil-board (repeated or comma-separated), $HIL_BOARD, or the default."""
+    pool = config.getoption("--hil-pool")
+    if pool is not None:
+        return [_checked_pool(config, pool)]
     names = config.getoption("--hil-board") or [os.environ.get("HIL_BOARD", DEFAULT_BOARD)]
     out: list[str] = []
     for entry in names:

@@ -7,6 +7,7 @@ and fsyncs it, so a run that crashes, hangs or is killed keeps every measurement
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import math
 import os
@@ -146,12 +147,24 @@ class ResultsWriter:
         self.build_id = info.build_id
         self.toolchain = info.toolchain
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        new_file = not self.path.exists() or self.path.stat().st_size == 0
-        if not new_file:
-            self._check_header()
-        self._fh = self.path.open("a", encoding="utf-8", newline="")
-        if new_file:
-            self._append(COLUMNS)
+        # Several writers may share the file (pytest-xdist workers of one run): every row is one write() on an
+        # O_APPEND descriptor, which the kernel never interleaves with another's, and the header is written by
+        # whichever writer finds the file empty while it holds the file's lock.
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.closed = False
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(self._fd).st_size == 0:
+                self._append(COLUMNS)
+            else:
+                self._check_header()
+        except BaseException:
+            os.close(self._fd)
+            self.closed = True
+            raise
+        finally:
+            if not self.closed:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     @property
     def info(self) -> RunInfo:
@@ -171,13 +184,15 @@ class ResultsWriter:
         # Formatted first and written in one call, so a kill between fields cannot leave half a row behind.
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow(row)
-        self._fh.write(buf.getvalue())
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        data = buf.getvalue().encode("utf-8")
+        written = os.write(self._fd, data)
+        if written != len(data):  # a full disk: say so rather than leave a torn row unexplained
+            raise OSError(f"{self.path}: wrote {written} of {len(data)} bytes of a row; is the disk full?")
+        os.fsync(self._fd)
 
     def write(self, record: Record) -> None:
         """Append one row for ``record`` and sync it to disk before returning."""
-        if self._fh.closed:
+        if self.closed:
             raise ResultsFormatError(f"{self.path} writer is closed; open a new ResultsWriter to add rows")
         if record.sample is not None and (isinstance(record.sample, bool) or not isinstance(record.sample, int)):
             raise TypeError(f"sample of metric {record.metric!r} must be an int or None, got {record.sample!r}")
@@ -201,7 +216,9 @@ class ResultsWriter:
         )
 
     def close(self) -> None:
-        self._fh.close()
+        if not self.closed:
+            os.close(self._fd)
+            self.closed = True
 
     def __enter__(self) -> ResultsWriter:
         return self

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.boards import board_kinds
+from harness.reporting import results
 from harness.reporting.baselines import Budget, BudgetBook
 
 pytest_plugins = ["pytester"]
@@ -211,3 +212,38 @@ def test_a_baud_that_is_no_rate_is_a_usage_error(pytester) -> None:
     result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "--hil-baud", "0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--hil-baud 0: a UART's rate is a positive number of bits per second*"])
+
+
+def test_xdist_workers_write_every_row_once_into_one_run_folder_and_their_verdicts_reach_the_summary(
+    pytester, tmp_path: Path
+) -> None:
+    pytester.makeconftest(CONFTEST)
+    baselines = tmp_path / "baselines"
+    BudgetBook("fakeboard", [
+        Budget(board="fakeboard", model="m", metric="instructions_per_inference", unit="instructions",
+               expected=1000.0, pass_rel=0.001, fail_rel=0.01),
+    ]).write(baselines / "fakeboard.toml")  # fmt: skip
+    pytester.makepyfile(
+        test_inner="""
+import os, pytest
+
+@pytest.mark.parametrize("k", range(12))
+def test_rows(hil_session, record, k):
+    for sample in range(5):
+        record("worker_pid", os.getpid(), "", model="m", sample=sample)
+    record("instructions_per_inference", 1005.0 if k == 11 else 1000.0, "instructions", model="m")  # 11: marginal
+"""
+    )
+    reports = tmp_path / "reports"
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--hil-report-dir", str(reports),
+                                           "--hil-run-id", "r", "--hil-baselines", str(baselines))  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    rows = results.read_results(reports / "r")
+    pids = rows[rows["metric"] == "worker_pid"]
+    assert len(pids) == 12 * 5 and not pids.duplicated(["test", "sample"]).any()  # each row once, none lost
+    assert pids["value"].nunique() == 2  # both workers wrote into the one file
+    assert (rows["run_id"] == "r").all()
+    # the verdicts each worker gated, summed up by the controller
+    result.stdout.fnmatch_lines(["*budget checks: 11 pass, 1 marginal, 0 fail*"])
+    junit = ET.parse(reports / "r" / "junit.xml").getroot()
+    assert len(list(junit.iter("testcase"))) == 12
