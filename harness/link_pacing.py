@@ -36,6 +36,7 @@ class LineLoad:
 
     bytes: int = 0
     busy_s: float = 0.0
+    last_end: float = 0.0  # time.monotonic() when the line finishes the last byte it was given
 
 
 class _Line:
@@ -65,6 +66,7 @@ class _Line:
                     start = self._free_at
                     self.load.bytes += len(piece)
                     self.load.busy_s += len(piece) * self.seconds_per_byte
+                    self.load.last_end = self._free_at
                     delay = self._free_at - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)

@@ -86,6 +86,16 @@ class BoardSession:
         log.info("board %s: link %s paced at %d baud through %s", self.board.name, url, self.baud, self.pacer.url)
         return open_link(self.pacer.url)
 
+    def reboot(self) -> Client:
+        """Reboot the device and wait for its HELLO: the arena and stack high-water marks restart, so what is
+        measured next is the next work's alone, whatever ran on the board before (another test, another order of
+        tests: an xdist worker's)."""
+        client = self.open(self.image)
+        client.reset(reboot=True)
+        client.model = None
+        self.hello = client.hello(expect_build_id=self.expect_build_id)
+        return client
+
     def close_link(self) -> None:
         if self.port is not None:
             self.port.close()

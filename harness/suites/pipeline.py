@@ -8,7 +8,8 @@ wire time and its compute time, not their sum. ``measure`` runs the same windows
   and its UART model takes a byte per main-loop turn (about 15-25 KB/s here), so on QEMU this is mostly receiving;
   the target's compute time, from the device's counter at the chip's clock, is given beside it;
 - paced at ``baud`` (harness.link_pacing) with 1, 2 and 4 requests in flight: time per window, its ratio to
-  max(wire, the board's own time), and how busy the line to the device was;
+  max(wire, the board's own time), and how busy the line to the device was from the first request until the last
+  one was through (stop-and-wait leaves it idle for every answer and every computation);
 - payload over wire bytes, both directions counted: for whole windows, and for the same hours streamed as one
   stateful sequence in frames of as many samples as fit (batching: INFER with CONTINUE, every step's output back).
 """
@@ -33,7 +34,7 @@ IN_FLIGHT = (1, 2, 4)
 class PacedFigure:
     in_flight: int
     seconds_per_window: float
-    line_busy: float  # share of the run the line to the device was sending
+    line_busy: float  # share of the time from the first request to the last request's last byte the line was sending
 
     def ratio(self, limit_s: float) -> float:
         return self.seconds_per_window / limit_s
@@ -122,7 +123,8 @@ def measure(
         for flight in in_flight:
             busy0, t0 = line.busy_s if line else 0.0, time.monotonic()
             took, outs = _timed(client, xs, flight)
-            busy = (line.busy_s - busy0) / (time.monotonic() - t0) if line else float("nan")
+            # until the last request is through: after it, the line can only wait for the last answer
+            busy = (line.busy_s - busy0) / (line.last_end - t0) if line else float("nan")
             for got, want in zip(outs[:4], reference, strict=True):
                 np.testing.assert_array_equal(got, want)  # in flight or not, the same kernel gives the same bits
             paced.append(PacedFigure(flight, took, busy))

@@ -37,6 +37,7 @@ def _windows(case: ModelCase, count: int) -> tuple[np.ndarray, np.ndarray]:
 def test_lstm_matches_reference_on_weather(case: ModelCase, deploy, hil_session, record, hil_windows) -> None:
     model = case.build(len(FEATURES))
     X, _ = _windows(case, hil_windows)
+    hil_session.reboot()  # the high-water marks recorded below are this model's, not an earlier test's
     dep = deploy(model)
     progress.info("%s %s: %s B deployed into %s", hil_session.board.name, case.name, f"{dep.model_bytes:,}", dep.where)
     assert (dep.info.input_size, dep.info.output_size) == (7, 1)

@@ -183,6 +183,7 @@ def test_cross_entropy_on_imu_cases(deploy, record) -> None:
 
 def test_memory_fits_the_board_and_oversize_is_refused(deploy, record, hil_session) -> None:
     model = _model()
+    hil_session.reboot()  # the high-water marks recorded below are this configuration's, not an earlier test's
     dep = deploy(model, where="arena")
     client = dep.client
     info = client.train_config(TrainConfig("adam", "mse", STEPS, 1), query=True)

@@ -37,11 +37,11 @@ def test_requests_in_flight_keep_a_paced_line_busy(hil_session, windows, record)
         record("pipeline_line_busy", p.line_busy, "1", model=f"lstm8x{STEPS}", dataset="beijing_pm",
                sample=p.in_flight)  # fmt: skip
     record("pipeline_stream_payload_ratio", f.stream_payload_ratio, "1", model=f"lstm8x{STEPS}", dataset="beijing_pm")
-    # Four requests queued: the proxy always has the next request's bytes while the device computes, so its line
-    # idles only at the start and end (the first request's compute and the last answer: a few ms of about 1 s).
-    # One at a time it idles for every compute and every answer.
-    assert pipelined.line_busy >= 0.9, pipeline.format_figures([f])
-    assert pipelined.line_busy > alone.line_busy, pipeline.format_figures([f])
+    # Four requests queued: the proxy always has the next request's bytes while the device receives and computes,
+    # so until the last request is through its line never waits. One at a time, it waits at least for every answer
+    # (a 30 B frame: 5.2 ms of each 125 ms window at 57600 baud, so at most 96 % busy) and for every computation.
+    assert pipelined.line_busy >= 0.97, pipeline.format_figures([f])
+    assert alone.line_busy < pipelined.line_busy, pipeline.format_figures([f])
     # no window can beat the wire, in flight or not
     assert min(p.seconds_per_window for p in f.paced) >= 0.99 * f.wire_s, pipeline.format_figures([f])
     # byte counts, not time: frames of many samples each carry a header and a CRC once
