@@ -75,6 +75,23 @@ class QemuBoard(Board):
             "-kernel", str(self.image.path),
             "-serial", f"tcp:127.0.0.1:{serial_port},server=on,wait=on,nodelay=on",
             "-qmp", f"unix:{qmp_path},server=on,wait=off",
+            *self._peer_args(),
+        ]  # fmt: skip
+
+    def _peer_args(self) -> list[str]:
+        """The board-to-board link (options.extra["peer"] = "listen:PORT" or "connect:PORT"): the machine's second
+        UART joined to another QEMU's over a local TCP socket. The listening side starts first and does not wait;
+        the connecting side retries each second until it is there."""
+        peer = self.options.extra.get("peer")
+        if peer is None:
+            return []
+        role, _, port = peer.partition(":")
+        if role not in ("listen", "connect") or not port.isdigit():
+            raise BoardError(f"peer link {peer!r}: write 'listen:PORT' or 'connect:PORT'")
+        mode = "server=on,wait=off" if role == "listen" else "reconnect=1"
+        return [
+            "-chardev", f"socket,id=peer,host=127.0.0.1,port={port},{mode},nodelay=on",
+            "-serial", "chardev:peer",
         ]  # fmt: skip
 
     def _start(self) -> str:

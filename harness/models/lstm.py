@@ -239,27 +239,41 @@ def forward(model: LstmModel, x: np.ndarray, *, dtype: Any = np.float32, all_ste
 
 def to_blob(model: LstmModel) -> bytes:
     """The model as the blob ``hil_lstm_bind_f32`` parses (little-endian float32, one bias = b_ih + b_hh)."""
-    sizes = [model.input_size, model.output_size, *model.hidden_sizes]
-    if not 1 <= len(model.layers) <= HIL_LSTM_MAX_LAYERS:
-        raise BlobError(f"the device takes 1..{HIL_LSTM_MAX_LAYERS} layers, this model has {len(model.layers)}")
+    return _blob(model.layers, (model.dense_w, model.dense_b))
+
+
+def layers_to_blob(layers: Sequence[LstmLayer]) -> bytes:
+    """LSTM layers without a head: the blob says output_size 0 and the device answers the last layer's h. The lower
+    part of a model split by layer over two boards (harness.suites.distributed)."""
+    return _blob(layers, None)
+
+
+def _blob(layers: Sequence[LstmLayer], head: tuple[np.ndarray, np.ndarray] | None) -> bytes:
+    layers = list(layers)
+    hidden_sizes = [layer.hidden_size for layer in layers]
+    output_size = 0 if head is None else int(head[0].shape[0])
+    sizes = [layers[0].input_size, output_size, *hidden_sizes] if layers else []
+    if not 1 <= len(layers) <= HIL_LSTM_MAX_LAYERS:
+        raise BlobError(f"the device takes 1..{HIL_LSTM_MAX_LAYERS} layers, this model has {len(layers)}")
     if max(sizes) > _U16_MAX:
         raise BlobError(f"sizes {sizes} exceed the blob's 16-bit fields; use layers of at most {_U16_MAX} units")
-    hidden = [*model.hidden_sizes, *([0] * (HIL_LSTM_MAX_LAYERS - len(model.layers)))]
+    hidden = [*hidden_sizes, *([0] * (HIL_LSTM_MAX_LAYERS - len(layers)))]
     header = _HEADER.pack(
         HIL_MODEL_MAGIC,
         HIL_MODEL_FORMAT_VERSION,
         HIL_MODEL_LSTM_F32,
-        len(model.layers),
-        model.input_size,
-        model.output_size,
+        len(layers),
+        layers[0].input_size,
+        output_size,
         *hidden,
         0,
     )
     parts = [header]
-    for layer in model.layers:
+    for layer in layers:
         bias = layer.b_ih.astype(np.float32) + layer.b_hh.astype(np.float32)
         parts += [np.ascontiguousarray(a, dtype=_F32_LE).tobytes() for a in (layer.w_ih, layer.w_hh, bias)]
-    parts += [np.ascontiguousarray(a, dtype=_F32_LE).tobytes() for a in (model.dense_w, model.dense_b)]
+    if head is not None:
+        parts += [np.ascontiguousarray(a, dtype=_F32_LE).tobytes() for a in head]
     return b"".join(parts)
 
 

@@ -8,6 +8,7 @@ sequence number from its stored response, so a retransmitted request is never ex
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -54,6 +55,11 @@ class DeviceError(RuntimeError):
         self.reason = reason
         name = self.status.name if isinstance(self.status, Status) else f"code {status}"
         super().__init__(f"device refused {wire.OPCODE_NAMES.get(opcode, hex(opcode))}: {name} ({status}): {reason}")
+
+
+class PeerLinkError(DeviceError):
+    """The device refused because the board it forwards to (a model split over two boards) did not answer in time
+    or refused a step: a failure of the board-to-board link or of the other board, not of this one's model."""
 
 
 class LinkTimeout(LinkError):
@@ -255,7 +261,7 @@ class Client:
             n = frame.payload[1] if len(frame.payload) > 1 else 0
             start = messages.ERROR.struct.size
             reason = frame.payload[start : start + n].decode("ascii", errors="replace")
-            raise DeviceError(h.opcode, code, reason)
+            raise (PeerLinkError if code == Status.HIL_ERR_PEER else DeviceError)(h.opcode, code, reason)
         answers[h.seq] = frame
 
     def _retransmit(self, p: _Pending, timeout: float, transfer: _Transfer, *, why: str) -> None:
@@ -436,7 +442,13 @@ class Client:
         return np.ascontiguousarray(arr, dtype=kind.dtype), kind
 
     def infer(
-        self, x: np.ndarray, *, all_steps: bool = False, continue_state: bool = False, timeout: float = 120.0
+        self,
+        x: np.ndarray,
+        *,
+        all_steps: bool = False,
+        continue_state: bool = False,
+        forward: bool = False,
+        timeout: float = 120.0,
     ) -> InferResult:
         """Run the loaded model over one sequence x[steps, input_size], or one vector x[input_size] (steps = 1, what
         an MLP takes); outputs and the device's tick count. Values cross the wire in the element type of the kind
@@ -445,7 +457,11 @@ class Client:
 
         continue_state: an LSTM starts from the state (h, c of every layer) the previous INFER left instead of zero,
         so a long stream can be fed a few samples per request; the device refuses it when anything since has reused
-        its scratch (a model load, a reset, training)."""
+        its scratch (a model load, a reset, training).
+
+        forward: a model split over two boards (docs/distributed.md): this board runs its part step by step and
+        sends each step's output to the board on its peer link, which runs the rest; the outputs are the peer's (in
+        this model's element type) and InferResult.forward holds the peer's ticks and the link's bytes."""
         x, kind = self._encode_input(x)
         vector = x.ndim == 1
         if vector:
@@ -456,7 +472,11 @@ class Client:
             )
         steps = x.shape[0]
         data = x.tobytes()
-        flags = (wire.HIL_INFER_ALL_STEPS if all_steps else 0) | (wire.HIL_INFER_CONTINUE if continue_state else 0)
+        flags = (
+            (wire.HIL_INFER_ALL_STEPS if all_steps else 0)
+            | (wire.HIL_INFER_CONTINUE if continue_state else 0)
+            | (wire.HIL_INFER_FORWARD if forward else 0)
+        )
         head = messages.INFER_REQUEST.pack(steps=steps, infer_flags=flags)
         if len(head) + len(data) <= self.max_payload:
             payload = head + data
@@ -466,7 +486,14 @@ class Client:
         answer = self.request(
             wire.HIL_OP_INFER, payload, timeout=timeout, work=self._work(wire.HIL_OP_INFER, head, data)
         )
-        return self._parse_infer(answer, all_steps and not vector, kind.dtype)
+        if not forward:
+            return self._parse_infer(answer, all_steps and not vector, kind.dtype)
+        if len(answer) < wire.HIL_INFER_HEADER_SIZE + wire.HIL_INFER_FORWARD_TAIL_SIZE:
+            raise LinkError(f"forwarded INFER answer of {len(answer)} B is shorter than its header and tail")
+        cut = len(answer) - wire.HIL_INFER_FORWARD_TAIL_SIZE
+        tail = messages.INFER_FORWARD_TAIL.unpack(answer[cut:])
+        result = self._parse_infer(answer[:cut], all_steps and not vector, kind.dtype)
+        return dataclasses.replace(result, forward=messages.ForwardFigures(**tail))
 
     def _work(self, opcode: int, head: bytes, data: bytes) -> tuple:
         """What decides how long a request computes: the bound model, the request's header and its data's size."""

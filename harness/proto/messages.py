@@ -121,6 +121,11 @@ INFER_ANSWER = _layout(
     "HIL_INFER_HEADER_SIZE",
     then="outputs[steps_out][output_size] in the kind's element type",
 )
+INFER_FORWARD_TAIL = _layout(
+    "INFER FORWARD answer tail",
+    "u64 peer_ticks, elapsed_ticks, u32 peer_tx_bytes, peer_rx_bytes",
+    "HIL_INFER_FORWARD_TAIL_SIZE",
+)
 TRAIN_CONFIG = _layout(
     "TRAIN_CONFIG request",
     "u8 optimizer, loss, u16 steps, max_batch, u8 flags, 0, f32 lr, beta1, beta2, eps, clip",
@@ -175,7 +180,8 @@ ESN_THRESHOLD = _layout(
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
-        HELLO, STATS, ERROR, RESET, BEGIN, CHUNK, COMMIT, MODEL_INFO, INFER_REQUEST, INFER_ANSWER, TRAIN_CONFIG,
+        HELLO, STATS, ERROR, RESET, BEGIN, CHUNK, COMMIT, MODEL_INFO, INFER_REQUEST, INFER_ANSWER, INFER_FORWARD_TAIL,
+        TRAIN_CONFIG,
         TRAIN_INFO, TRAIN_BATCH, TRAIN_STEP, TENSOR_READ, TENSOR_WRITE, ESN_CONFIG, ESN_INFO, ESN_STREAM, ESN_FEED,
         ESN_FIT, ESN_SCORE, ESN_THRESHOLD,
     )
@@ -289,6 +295,18 @@ class ModelInfo:
 class InferResult:
     outputs: np.ndarray  # [output_size] or [steps, output_size]; float32, or int8/int16 for integer kinds
     ticks: int
+    forward: ForwardFigures | None = None  # an INFER forwarded to a peer board: what the peer and the link did
+
+
+@dataclass(frozen=True)
+class ForwardFigures:
+    """The tail of a forwarded INFER's answer: the peer's ticks summed over the steps, this board's ticks from the
+    first step to the peer's last answer, and the bytes the board-to-board link carried each way."""
+
+    peer_ticks: int
+    elapsed_ticks: int
+    peer_tx_bytes: int
+    peer_rx_bytes: int
 
 
 @dataclass(frozen=True)

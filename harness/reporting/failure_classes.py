@@ -27,7 +27,7 @@ import serial
 from harness.boards.base import Board, BoardError, FlashError
 from harness.build import BuildError, MemoryBudgetExceeded
 from harness.link import LinkError
-from harness.proto.client import BuildMismatch, DeviceError
+from harness.proto.client import BuildMismatch, DeviceError, PeerLinkError
 from harness.reporting.baselines import BudgetExceeded
 
 __all__ = [
@@ -95,6 +95,7 @@ EXCEPTION_CLASSES: tuple[tuple[type[BaseException], FailureClass, str], ...] = (
     (ConnectionError, FailureClass.LINK, "the connection to the board failed"),
     (BoardError, FailureClass.BOARD, "the board failed"),
     (BudgetExceeded, FailureClass.MODEL, "a measurement exceeded its budget"),
+    (PeerLinkError, FailureClass.LINK, "the board-to-board link failed"),  # a DeviceError: before it
     (DeviceError, FailureClass.MODEL, "the device refused a request"),
     (AssertionError, FailureClass.MODEL, "the device's answer did not match"),
 )

@@ -20,17 +20,26 @@
 #define HIL_RCC_APB1ENR_TIM2EN (1u << 0)
 #define HIL_RCC_APB1ENR_TIM5EN (1u << 3)
 #define HIL_RCC_APB2ENR_USART1EN (1u << 4)
+#define HIL_RCC_APB1ENR_USART2EN (1u << 17)
 
-/* GPIOA: USART1 TX on PA9, RX on PA10, alternate function 7 */
+/* GPIOA: USART1 TX on PA9, RX on PA10 (USART2: PA2, PA3), alternate function 7 */
 #define HIL_GPIOA_MODER CM_REG(0x40020000u)
+#define HIL_GPIOA_AFRL CM_REG(0x40020020u)
 #define HIL_GPIOA_AFRH CM_REG(0x40020024u)
 
-/* USART1 (the first -serial of QEMU's stm32f405) */
+/* USART1 (the first -serial of QEMU's stm32f405): the host link */
 #define HIL_USART1_BASE 0x40011000u
 #define HIL_USART_SR CM_REG(HIL_USART1_BASE + 0x00u)
 #define HIL_USART_DR CM_REG(HIL_USART1_BASE + 0x04u)
 #define HIL_USART_BRR CM_REG(HIL_USART1_BASE + 0x08u)
 #define HIL_USART_CR1 CM_REG(HIL_USART1_BASE + 0x0Cu)
+/* USART2 (the second -serial; PA2 TX, PA3 RX, AF7): the peer link of HIL_PEER_LINK builds */
+#define HIL_USART2_BASE 0x40004400u
+#define HIL_USART2_SR CM_REG(HIL_USART2_BASE + 0x00u)
+#define HIL_USART2_DR CM_REG(HIL_USART2_BASE + 0x04u)
+#define HIL_USART2_BRR CM_REG(HIL_USART2_BASE + 0x08u)
+#define HIL_USART2_CR1 CM_REG(HIL_USART2_BASE + 0x0Cu)
+#define HIL_USART2_IRQ 38u
 #define HIL_USART_SR_RXNE (1u << 5)
 #define HIL_USART_SR_TC (1u << 6)
 #define HIL_USART_SR_TXE (1u << 7)
@@ -50,5 +59,11 @@
 #define HIL_TIM_ARR(base) CM_REG((base) + 0x2Cu)
 
 void USART1_IRQHandler(void);
+#if HIL_PEER_LINK
+void USART2_IRQHandler(void);
+#define USART2_IRQ_ENTRY USART2_IRQHandler
+#else
+#define USART2_IRQ_ENTRY Default_Handler
+#endif
 
 #endif /* HIL_BOARD_H */

@@ -1,7 +1,8 @@
 /* Port for the STM32F405 under QEMU (-M netduinoplus2); register-level, so it runs on a real STM32F4 too.
  *
  * Link: USART1 (PA9/PA10), which QEMU connects to the first -serial. RX by interrupt into the common ring
- * (cortex_m.h), TX by polling.
+ * (cortex_m.h), TX by polling. HIL_PEER_LINK builds add USART2 (PA2/PA3, the second -serial) as the peer link, with
+ * its own ring, for a model split over two boards (hil_forward.c).
  * Counter: see hil_port_counter(). Reset: SYSRESETREQ, which QEMU turns into a full machine reset.
  */
 #include "board.h"
@@ -12,6 +13,60 @@ void USART1_IRQHandler(void)
         CM_RX_RING_PUSH((uint8_t)HIL_USART_DR); /* reading DR also clears an overrun */
     }
 }
+
+#if HIL_PEER_LINK
+#if (HIL_PEER_RX_BUFFER_BYTES & (HIL_PEER_RX_BUFFER_BYTES - 1)) != 0
+#error "HIL_PEER_RX_BUFFER_BYTES must be a power of two"
+#endif
+static uint8_t hil_peer_ring[HIL_PEER_RX_BUFFER_BYTES];
+static volatile uint32_t hil_peer_head;
+static volatile uint32_t hil_peer_tail;
+
+void USART2_IRQHandler(void)
+{
+    while ((HIL_USART2_SR & HIL_USART_SR_RXNE) != 0u) {
+        const uint8_t b = (uint8_t)HIL_USART2_DR;
+        const uint32_t head = hil_peer_head;
+        if (head - hil_peer_tail < HIL_PEER_RX_BUFFER_BYTES) { /* full: the byte is lost and its frame NAKed */
+            hil_peer_ring[head & (HIL_PEER_RX_BUFFER_BYTES - 1u)] = b;
+            hil_peer_head = head + 1u;
+        }
+    }
+}
+
+size_t hil_port_peer_read(uint8_t *dst, size_t max)
+{
+    const uint32_t head = hil_peer_head;
+    uint32_t tail = hil_peer_tail;
+    size_t n = 0;
+    while (tail != head && n < max) {
+        dst[n++] = hil_peer_ring[tail & (HIL_PEER_RX_BUFFER_BYTES - 1u)];
+        tail++;
+    }
+    hil_peer_tail = tail;
+    return n;
+}
+
+void hil_port_peer_write(const uint8_t *src, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        while ((HIL_USART2_SR & HIL_USART_SR_TXE) == 0u) {
+        }
+        HIL_USART2_DR = src[i];
+    }
+}
+
+static void hil_peer_init(void)
+{
+    HIL_RCC_APB1ENR |= HIL_RCC_APB1ENR_USART2EN;
+    (void)HIL_RCC_APB1ENR;
+    HIL_GPIOA_MODER = (HIL_GPIOA_MODER & ~(0xFu << 4)) | (0xAu << 4); /* PA2, PA3: alternate function */
+    HIL_GPIOA_AFRL = (HIL_GPIOA_AFRL & ~(0xFFu << 8)) | (0x77u << 8); /* AF7 = USART2 */
+    HIL_USART2_BRR = 139u; /* 115200 Bd from the 16 MHz HSI, as USART1; QEMU ignores it */
+    HIL_USART2_CR1 = HIL_USART_CR1_UE | HIL_USART_CR1_TE | HIL_USART_CR1_RE | HIL_USART_CR1_RXNEIE;
+    cm_nvic_enable(HIL_USART2_IRQ);
+}
+#endif
 
 /* Counter.
  *
@@ -74,6 +129,9 @@ void hil_port_init(void)
     HIL_USART_CR1 = HIL_USART_CR1_UE | HIL_USART_CR1_TE | HIL_USART_CR1_RE | HIL_USART_CR1_RXNEIE;
     cm_nvic_enable(HIL_USART1_IRQ);
     hil_counter_init();
+#if HIL_PEER_LINK
+    hil_peer_init();
+#endif
     __asm volatile("cpsie i" ::: "memory");
 }
 
@@ -88,7 +146,16 @@ void hil_port_write(const uint8_t *src, size_t len)
 
 void hil_port_idle(void)
 {
+#if HIL_PEER_LINK
+    /* as cm_idle_until_rx(), with the peer ring too: a frame waiting there must not sleep until the next byte */
+    __asm volatile("cpsid i" ::: "memory");
+    if (cm_rx_head == cm_rx_tail && hil_peer_head == hil_peer_tail) {
+        __asm volatile("dsb\n wfi" ::: "memory");
+    }
+    __asm volatile("cpsie i" ::: "memory");
+#else
     cm_idle_until_rx();
+#endif
     (void)hil_port_counter(); /* keep the coarse wrap count current across long idle spells */
 }
 

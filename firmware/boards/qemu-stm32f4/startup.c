@@ -9,9 +9,10 @@ __attribute__((section(".isr_vector"), used)) void (*const cm_vectors[16 + 82])(
     /* IRQ 0..36 */
     D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D,
     USART1_IRQHandler, /* IRQ 37 */
-    /* IRQ 38..81 */
+    USART2_IRQ_ENTRY,  /* IRQ 38: the peer link in HIL_PEER_LINK builds (board.h) */
+    /* IRQ 39..81 */
     D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D,
-    D, D, D, D, D, D,
+    D, D, D, D, D,
 };
 #undef D
 /* clang-format on */

@@ -17,6 +17,26 @@
 #define HIL_RX_BUFFER_BYTES 4096
 #endif
 
+/* A second link, to a neighbouring board (a board-to-board UART): a board that wires one sets HIL_PEER_LINK 1 (its
+ * hil_board_config.h, or the build's defines) and implements hil_port_peer_read()/hil_port_peer_write(). INFER's
+ * FORWARD flag sends each step's output over it; requests arriving on it are executed and answered on it. */
+#ifndef HIL_PEER_LINK
+#define HIL_PEER_LINK 0
+#endif
+/* Forwarded steps in flight before the forwarder waits for the peer's answers: two keep both boards computing; the
+ * peer's RX ring (HIL_PEER_RX_BUFFER_BYTES, a power of two) must hold that many step frames, so it never drops a
+ * byte. */
+#ifndef HIL_PEER_WINDOW
+#define HIL_PEER_WINDOW 2
+#endif
+#ifndef HIL_PEER_RX_BUFFER_BYTES
+#define HIL_PEER_RX_BUFFER_BYTES 2048u
+#endif
+/* How long the forwarder waits for the peer's next answer before failing the INFER with HIL_ERR_PEER. */
+#ifndef HIL_PEER_TIMEOUT_MS
+#define HIL_PEER_TIMEOUT_MS 2000u
+#endif
+
 /* One static arena for the loaded model, its scratch and the staged input. */
 #ifndef HIL_ARENA_BYTES
 #define HIL_ARENA_BYTES (48u * 1024u)

@@ -9,6 +9,10 @@
  *   for each layer l: W_ih f32[4H_l][I_l], W_hh f32[4H_l][H_l], bias f32[4H_l]   (I_0 = input_size, I_l = H_{l-1})
  *   dense: W f32[output_size][H_last], bias f32[output_size]
  * The blob is exactly that long; hil_lstm_bind_f32() refuses any other length.
+ *
+ * A blob whose header says output_size 0 has no dense head: its output is the last layer's h (output_size H_last,
+ * dense_w and dense_b NULL). That is the lower part of a model split by layer over two boards (INFER's FORWARD flag
+ * sends each step's h to the board that runs the rest); it cannot be trained.
  */
 #ifndef HIL_LSTM_H
 #define HIL_LSTM_H
@@ -28,7 +32,7 @@ typedef struct {
     uint8_t n_layers;
     hil_lstm_layer_f32_t layers[HIL_LSTM_MAX_LAYERS];
     uint16_t output_size;
-    const float *dense_w; /* [O][H_last] */
+    const float *dense_w; /* [O][H_last]; NULL with dense_b: no head, the output is h of the last layer (O = H_last) */
     const float *dense_b; /* [O] */
 } hil_lstm_model_f32_t;
 

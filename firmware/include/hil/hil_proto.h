@@ -99,6 +99,13 @@
 #define HIL_CAP_QUANT_S8 0x00000100  /* kinds MLP_S8, LSTM_S8: int8 activations, int8 (or k-means) weights */
 #define HIL_CAP_QUANT_S16 0x00000200 /* kinds MLP_S16, LSTM_S16: int16 activations, int8 (or k-means) weights */
 #define HIL_CAP_QUANT_Q15 0x00000400 /* kinds MLP_Q15, LSTM_Q15: int16 Q m.n fixed point throughout */
+#define HIL_CAP_PEER_LINK 0x00000800 /* a board-to-board link: INFER's FORWARD flag (HIL_PEER_LINK builds) */
+
+/* INFER's flags beyond the kernels' (hil_model.h): run the loaded model one step at a time and send each step's
+ * output to the peer board as a one-step INFER (CONTINUE after the first); the answer carries the peer's outputs
+ * and, after them, the HIL_INFER_FORWARD_TAIL_SIZE bytes of hil_forward.c's figures. */
+#define HIL_INFER_FORWARD 0x04
+#define HIL_INFER_FORWARD_TAIL_SIZE 24
 
 /* what the device counter counts (HELLO counter_kind); the harness converts ticks in one place */
 #define HIL_COUNTER_WALL_NS 0      /* nanoseconds of wall-clock time (host board) */

@@ -24,7 +24,8 @@ typedef enum {
     HIL_ERR_BAD_MODEL = 10,        /* model blob: bad magic, version, kind or CRC */
     HIL_ERR_BAD_VERSION = 11,      /* protocol version in the header is not ours */
     HIL_ERR_OUT_OF_RANGE = 12,     /* chunk offset/length outside the announced buffer */
-    HIL_ERR_BUFFER_TOO_SMALL = 13  /* caller-owned context smaller than the kernel's buffer_size */
+    HIL_ERR_BUFFER_TOO_SMALL = 13, /* caller-owned context smaller than the kernel's buffer_size */
+    HIL_ERR_PEER = 14              /* the board this one forwards to did not answer in time, or refused */
 } hil_status_t;
 
 #endif /* HIL_TYPES_H */

@@ -121,6 +121,9 @@ static hil_status_t hil_op_hello(hil_op_t *op)
 #if HIL_ARENA_SURVIVES_RESET
     caps |= HIL_CAP_RECOVER;
 #endif
+#if HIL_PEER_LINK
+    caps |= HIL_CAP_PEER_LINK;
+#endif
     if (facts.stack_bytes != 0u) {
         caps |= HIL_CAP_STACK_PAINT;
     }

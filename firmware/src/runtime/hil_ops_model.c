@@ -8,6 +8,7 @@
 #include "hil/hil_port.h"
 #include "hil/hil_wire.h"
 #include "hil_arena.h"
+#include "hil_forward.h"
 #include "hil_journal.h"
 #include "hil_runtime.h"
 
@@ -112,6 +113,9 @@ static hil_status_t hil_bind(hil_op_t *op, const uint8_t *blob, uint32_t bytes)
     hil_rt.bound = bound;
     hil_rt.input_size = hil_get_u16(blob + 8); /* every kind's header has the sizes where hil_model_header_t has */
     hil_rt.output_size = hil_get_u16(blob + 10);
+    if (hil_rt.output_size == 0u && bound == &hil_rt.model) { /* an LSTM without a head answers its last layer's h */
+        hil_rt.output_size = hil_rt.model.output_size;
+    }
     hil_rt.n_layers = blob[7];
     hil_rt.ctx.buf = buf;
     hil_rt.ctx.size = scratch;
@@ -264,9 +268,14 @@ hil_status_t hil_op_infer(hil_op_t *op)
         return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "%s takes one vector (steps 1), not %u steps", kind->name,
                         (uint32_t)steps);
     }
-    if ((flags & ~HIL_INFER_FLAGS) != 0u) {
+    if ((flags & ~(HIL_INFER_FLAGS | HIL_INFER_FORWARD)) != 0u) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "unknown infer flags 0x%02x", (uint32_t)flags);
     }
+#if !HIL_PEER_LINK
+    if ((flags & HIL_INFER_FORWARD) != 0u) {
+        return hil_fail(op, HIL_ERR_BAD_REQUEST, "FORWARD needs a peer link; this build has none (HIL_PEER_LINK 0)");
+    }
+#endif
     if ((flags & HIL_INFER_CONTINUE) != 0u) {
         if ((kind->flags & HIL_KIND_RECURRENT) == 0u) {
             return hil_fail(op, HIL_ERR_BAD_REQUEST, "%s has no state to continue", kind->name);
@@ -278,6 +287,8 @@ hil_status_t hil_op_infer(hil_op_t *op)
         }
     }
     const uint32_t want_values = (uint32_t)steps * in_size;
+    uint32_t bits0 = 0u;
+    (void)bits0;
     const void *input;
     const uint32_t inline_bytes = (uint32_t)op->req_len - 4u;
     if (inline_bytes != 0u) {
@@ -306,6 +317,20 @@ hil_status_t hil_op_infer(hil_op_t *op)
         }
         input = hil_rt.input;
     }
+#if HIL_PEER_LINK
+    if ((flags & HIL_INFER_FORWARD) != 0u) {
+        if ((kind->flags & HIL_KIND_RECURRENT) == 0u) {
+            return hil_fail(op, HIL_ERR_BAD_REQUEST, "FORWARD runs a recurrent model step by step; %s is not one",
+                            kind->name);
+        }
+        if (kind->in_elem == 4u && hil_first_non_finite((const float *)input, want_values, &bits0) != want_values) {
+            return hil_fail(op, HIL_ERR_NON_FINITE, "input holds %s", hil_non_finite_name(bits0));
+        }
+        st = hil_infer_forward(op, (const uint8_t *)input, steps, flags);
+        hil_rt.stream_live = (uint8_t)(st == HIL_OK);
+        return st;
+    }
+#endif
     const uint32_t steps_out = (flags & HIL_INFER_ALL_STEPS) != 0u ? steps : 1u;
     const uint32_t out_values = steps_out * out_size; /* <= 65535 * 65535: fits, its bytes may not */
     const uint64_t answer = HIL_INFER_HEADER_SIZE + (uint64_t)out_values * out_elem;
@@ -325,7 +350,7 @@ hil_status_t hil_op_infer(hil_op_t *op)
     /* Nothing but the kernel between the two reads: the difference is what the regression gates compare. The call
      * through the kind table's adapter costs a handful of instructions, the same for every window. */
     const uint64_t t0 = hil_port_counter();
-    st = kind->forward(hil_rt.bound, hil_rt.ctx.buf, hil_rt.ctx.size, input, steps, flags, out);
+    st = kind->forward(hil_rt.bound, hil_rt.ctx.buf, hil_rt.ctx.size, input, steps, flags & HIL_INFER_FLAGS, out);
     const uint64_t t1 = hil_port_counter();
     hil_rt.stream_live = (uint8_t)(st == HIL_OK && (kind->flags & HIL_KIND_RECURRENT) != 0u);
 

@@ -67,6 +67,9 @@ hil_status_t hil_op_train_config(hil_op_t *op)
     if (hil_rt.blob == NULL) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "the model is in flash and cannot learn; stream it into the arena");
     }
+    if (hil_rt.model.dense_w == NULL) {
+        return hil_fail(op, HIL_ERR_BAD_MODEL, "a model without a dense head (the lower part of a split) cannot learn");
+    }
     const uint8_t *r = op->req;
     const uint8_t optimizer = r[0];
     const uint8_t loss = r[1];

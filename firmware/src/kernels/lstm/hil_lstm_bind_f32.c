@@ -47,15 +47,15 @@ hil_status_t hil_lstm_bind_f32(const uint8_t *blob, size_t blob_bytes, hil_lstm_
     const uint8_t n_layers = blob[HIL_HDR_N_LAYERS];
     const uint16_t input_size = hils_rd_u16(blob + HIL_HDR_INPUT_SIZE);
     const uint16_t output_size = hils_rd_u16(blob + HIL_HDR_OUTPUT_SIZE);
-    if (n_layers < 1u || n_layers > HIL_LSTM_MAX_LAYERS || input_size == 0u || output_size == 0u) {
+    if (n_layers < 1u || n_layers > HIL_LSTM_MAX_LAYERS || input_size == 0u) {
         return HIL_ERR_BAD_MODEL;
     }
+    const int headless = output_size == 0u;
 
     /* Built in a local so a refused blob leaves the caller's model as it was. */
     hil_lstm_model_f32_t m;
     memset(&m, 0, sizeof(m));
     m.n_layers = n_layers;
-    m.output_size = output_size;
 
     /* 64-bit sums: 16-bit sizes make multi-gigabyte layers expressible, which would wrap a 32-bit size_t. */
     uint64_t n_floats = 0u;
@@ -72,7 +72,8 @@ hil_status_t hil_lstm_bind_f32(const uint8_t *blob, size_t blob_bytes, hil_lstm_
             layer_in = hidden;
         }
     }
-    n_floats += (uint64_t)output_size * ((uint64_t)layer_in + 1u);
+    n_floats += (uint64_t)output_size * ((uint64_t)layer_in + 1u); /* 0 without a head */
+    m.output_size = headless ? layer_in : output_size;
     if ((uint64_t)blob_bytes - HIL_MODEL_HEADER_SIZE != n_floats * sizeof(float)) {
         return HIL_ERR_BAD_MODEL;
     }
@@ -88,9 +89,11 @@ hil_status_t hil_lstm_bind_f32(const uint8_t *blob, size_t blob_bytes, hil_lstm_
         layer->bias = p;
         p += rows;
     }
-    m.dense_w = p;
-    p += (size_t)output_size * layer_in;
-    m.dense_b = p;
+    if (!headless) {
+        m.dense_w = p;
+        p += (size_t)output_size * layer_in;
+        m.dense_b = p;
+    }
 
     *model = m;
     return HIL_OK;

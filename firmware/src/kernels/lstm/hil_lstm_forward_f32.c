@@ -54,6 +54,10 @@ hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_l
         }
         if (all_steps || t == steps - 1u) {
             float *y = all_steps ? output + (size_t)t * model->output_size : output;
+            if (model->dense_w == NULL) {
+                memcpy(y, h[n_layers - 1u], (size_t)top->hidden_size * sizeof(float));
+                continue;
+            }
             const hil_status_t st = hil_dense_f32(model->dense_w, model->dense_b, top->hidden_size, model->output_size,
                                                   h[n_layers - 1u], y);
             if (st != HIL_OK) {
