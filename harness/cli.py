@@ -125,6 +125,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               "wire bytes.\n")  # fmt: skip
         print(pipeline.format_figures(pipeline.bench_pipeline(boards, windows=args.windows or 40, baud=args.baud)))
         return 0
+    if args.what == "split":
+        from harness.suites import distributed
+
+        board = (args.board or [distributed.PEER_BOARDS[0]])[0]
+        print(f"An LSTM split by layer over two {board} boards joined by a UART (docs/distributed.md): outputs, "
+              "instructions per step on each board,\nlink bytes per step, arena, and the step time on the target "
+              "chip at a few link rates.\n")  # fmt: skip
+        print(distributed.bench_split(board, windows=args.windows or 8))
+        return 0
     raise SystemExit(f"unknown benchmark {args.what!r}")
 
 
@@ -332,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     build.set_defaults(func=_cmd_build)
 
     bench = sub.add_parser("bench", help="print benchmark figures")
-    bench.add_argument("what", choices=("lstm", "train", "esn", "quant", "pipeline"))
+    bench.add_argument("what", choices=("lstm", "train", "esn", "quant", "pipeline", "split"))
     bench.add_argument("--board", action="append", default=None, help="boards (default qemu-stm32f4 and host)")
     bench.add_argument("--repeats", type=int, default=5, help="windows per model")
     bench.add_argument(
@@ -340,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="quant: held-out windows per model (default: 320 IMU, 1000 forecast); pipeline: windows per run "
-        "(default 40)",
+        "(default 40); split: sequences (default 8)",
     )
     bench.add_argument("--baud", type=int, default=115200, help="pipeline: the UART rate the link is paced at")
     bench.set_defaults(func=_cmd_bench)

@@ -34,6 +34,7 @@ from harness.models.lstm import LstmModel, forward, layers_to_blob, to_blob
 from harness.proto import wire
 from harness.proto.client import Client, DeviceError
 from harness.session import BoardSession, session_for
+from harness.suites.replay import CORE_HZ, UART_BITS_PER_BYTE
 
 PEER_DEFINES = {"HIL_PEER_LINK": "1"}
 PEER_BOARDS = ("qemu-stm32f4",)  # boards whose port has a peer link (firmware/boards/<b>/hil_port.c)
@@ -103,6 +104,20 @@ class SplitFigures:
     upper_arena_used: int
     whole_model_bytes: int  # the unsplit blob: what one board's arena would have to hold, before its scratch
     arena_bytes: int  # of one peer-link board
+
+    def target_ms_per_step(self, core_hz: float, baud: int) -> dict[str, float]:
+        """On the target chip at ``core_hz`` with the boards joined by a ``baud`` UART (8N1): each board's compute
+        per step, the link's time per step (the larger direction: the link is full duplex), and the split's step
+        time when streaming, the slowest of the three since the boards and the link work at once; one board's own
+        step time beside it when it was measured."""
+        lower = self.lower_instructions_per_step / core_hz * 1e3
+        upper = self.upper_instructions_per_step / core_hz * 1e3
+        wire = max(self.link_bytes_per_step_to_upper, self.link_bytes_per_step_to_lower) * UART_BITS_PER_BYTE
+        wire_ms = wire / baud * 1e3
+        out = {"lower": lower, "upper": upper, "wire": wire_ms, "split": max(lower, upper, wire_ms)}
+        if self.single_instructions_per_step is not None:
+            out["single"] = self.single_instructions_per_step / core_hz * 1e3
+        return out
 
 
 def measure(
@@ -176,3 +191,49 @@ def refuses_whole(client: Client, model: LstmModel) -> str:
             return str(exc)
         raise
     raise SplitError(f"the whole model ({len(to_blob(model))} B) fits one board's arena; pick a larger one")
+
+
+BENCH_BAUDS = (115200, 921600, 4_000_000)
+
+
+def format_figures(name: str, board: str, f: SplitFigures) -> str:
+    core_hz = CORE_HZ.get(board, 84e6)
+    single = f"{f.single_instructions_per_step:,.0f}" if f.single_instructions_per_step is not None else "does not fit"
+    lines = [
+        f"{name}: {f.windows} windows x {f.steps} steps on two {board} boards",
+        f"  max |split - numpy reference| {f.max_abs_error:.3g}"
+        + (f"; |split - one board| {f.single_board_max_diff:.3g}" if f.single_board_max_diff is not None else ""),
+        f"  instructions per step: lower {f.lower_instructions_per_step:,.0f}, "
+        f"upper {f.upper_instructions_per_step:,.0f} (one board: {single})",
+        f"  link bytes per step: {f.link_bytes_per_step_to_upper:.1f} to the upper board, "
+        f"{f.link_bytes_per_step_to_lower:.1f} back",
+        f"  arena: whole model {f.whole_model_bytes:,} B of weights; lower {f.lower_arena_used:,} B, upper "
+        f"{f.upper_arena_used:,} B used of {f.arena_bytes:,} B each",
+        f"  latency per sequence on this machine (QEMU): split {f.latency_s * 1e3:.0f} ms"
+        + (f", one board {f.single_latency_s * 1e3:.0f} ms" if f.single_latency_s is not None else ""),
+    ]
+    for baud in BENCH_BAUDS:
+        t = f.target_ms_per_step(core_hz, baud)
+        one = f", one board {t['single']:.3f} ms" if "single" in t else ""
+        bound = "link" if t["split"] == t["wire"] else "compute"
+        lines.append(
+            f"  at {core_hz / 1e6:.0f} MHz, {baud} baud: per step lower {t['lower']:.3f} ms, "
+            f"upper {t['upper']:.3f} ms, link {t['wire']:.3f} ms -> split {t['split']:.3f} ms ({bound}-bound){one}"
+        )
+    return "\n".join(lines)
+
+
+def bench_split(board: str = "qemu-stm32f4", *, windows: int = 8, steps: int = 24) -> str:
+    """The figures of the two shipped splits, on ``windows`` random sequences (seeded)."""
+    x = np.random.default_rng(24).uniform(0, 1, size=(windows, steps, 7)).astype(np.float32)
+    small = LstmModel.random(7, [32, 32], 1, seed=11)
+    large = LstmModel.random(7, [64, 32], 1, seed=12)
+    out = []
+    with board_pair(board) as pair:
+        out.append(
+            format_figures("LSTM 7-32-32-1 (fits one board)", board, measure(pair, small, x, single=pair.upper.client))
+        )
+        refusal = refuses_whole(pair.upper.client, large)
+        out.append(format_figures("LSTM 7-64-32-1 (fits only split)", board, measure(pair, large, x)))
+        out.append(f"  one board: {refusal}")
+    return "\n".join(out)

@@ -58,12 +58,22 @@
 #define HIL_TIM_PSC(base) CM_REG((base) + 0x28u)
 #define HIL_TIM_ARR(base) CM_REG((base) + 0x2Cu)
 
+/* SysTick: in peer-link builds, a one-shot wake-up for hil_port_peer_idle() */
+#define HIL_SYST_CSR CM_REG(0xE000E010u)
+#define HIL_SYST_RVR CM_REG(0xE000E014u)
+#define HIL_SYST_CVR CM_REG(0xE000E018u)
+#define HIL_SYST_CSR_ENABLE_TICKINT_CPU 7u /* enable, interrupt, core clock */
+#define HIL_SYSTICK_HZ 168000000u          /* the core clock QEMU's netduinoplus2 gives SysTick */
+
 void USART1_IRQHandler(void);
 #if HIL_PEER_LINK
 void USART2_IRQHandler(void);
+void SysTick_Handler(void);
 #define USART2_IRQ_ENTRY USART2_IRQHandler
+#define HIL_SYSTICK_ENTRY SysTick_Handler
 #else
 #define USART2_IRQ_ENTRY Default_Handler
+#define HIL_SYSTICK_ENTRY Default_Handler
 #endif
 
 #endif /* HIL_BOARD_H */

@@ -56,6 +56,27 @@ void hil_port_peer_write(const uint8_t *src, size_t len)
     }
 }
 
+/* One shot: it only ends the WFI of hil_port_peer_idle(). */
+void SysTick_Handler(void)
+{
+    HIL_SYST_CSR = 0u;
+}
+
+void hil_port_peer_idle(void)
+{
+    /* Sleep until a byte on either link, or 1 ms: the forwarder's timeout must see time pass when nothing comes,
+     * and QEMU's virtual clock only moves while the core sleeps when a timer is due. */
+    __asm volatile("cpsid i" ::: "memory");
+    if (cm_rx_head == cm_rx_tail && hil_peer_head == hil_peer_tail) {
+        HIL_SYST_RVR = HIL_SYSTICK_HZ / 1000u - 1u;
+        HIL_SYST_CVR = 0u;
+        HIL_SYST_CSR = HIL_SYST_CSR_ENABLE_TICKINT_CPU;
+        __asm volatile("dsb\n wfi" ::: "memory");
+        HIL_SYST_CSR = 0u; /* a byte woke the core first: no tick afterwards */
+    }
+    __asm volatile("cpsie i" ::: "memory");
+}
+
 static void hil_peer_init(void)
 {
     HIL_RCC_APB1ENR |= HIL_RCC_APB1ENR_USART2EN;

@@ -5,7 +5,7 @@
 /* clang-format off */
 #define D Default_Handler
 __attribute__((section(".isr_vector"), used)) void (*const cm_vectors[16 + 82])(void) = {
-    CM_CORE_VECTORS,
+    CM_CORE_VECTORS_WITH_SYSTICK(HIL_SYSTICK_ENTRY),
     /* IRQ 0..36 */
     D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D, D,
     USART1_IRQHandler, /* IRQ 37 */

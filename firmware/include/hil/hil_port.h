@@ -38,8 +38,10 @@ void hil_port_reboot(void);
 void hil_port_facts(hil_port_facts_t *facts);
 
 /* The peer link, only in HIL_PEER_LINK builds (hil_config.h): like hil_port_read()/hil_port_write() on the second
- * UART; hil_port_idle() must then also return when a peer byte waits. */
+ * UART; hil_port_idle() must then also return when a peer byte waits. hil_port_peer_idle() waits for a byte on
+ * either link, at most about 1 ms, so hil_port_counter() advances while the forwarder waits for a silent peer. */
 size_t hil_port_peer_read(uint8_t *dst, size_t max);
 void hil_port_peer_write(const uint8_t *src, size_t len);
+void hil_port_peer_idle(void);
 
 #endif /* HIL_PORT_H */

@@ -74,7 +74,8 @@ void hil_forward_on_answer(const hil_header_t *h, const uint8_t *payload)
 }
 
 /* Poll the peer link until `*count` reaches `want` or the peer has been silent for HIL_PEER_TIMEOUT_MS; 0 on time.
- * hil_port_idle() wakes on a peer byte, so the wait sleeps rather than spins. */
+ * hil_port_peer_idle() sleeps until a byte or about 1 ms, so the wait neither spins nor sleeps through its own
+ * timeout. */
 static int hil_forward_wait(const uint16_t *count, uint16_t want)
 {
     hil_port_facts_t facts;
@@ -89,7 +90,7 @@ static int hil_forward_wait(const uint16_t *count, uint16_t want)
         if (hil_port_counter() - since > timeout) {
             return 1;
         }
-        hil_port_idle();
+        hil_port_peer_idle();
     }
     return 0;
 }
