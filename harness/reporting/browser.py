@@ -9,10 +9,13 @@ it prints the port it chose, and we talk to the page's target over a websocket (
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import math
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -125,6 +128,7 @@ def _start(exe: str, profile: str, timeout: float) -> tuple[subprocess.Popen, in
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group: _stop ends the renderers and helpers with it
     )
     found: dict[str, int] = {}
     seen: list[str] = []
@@ -202,13 +206,26 @@ def check_page(html_file: Path | str, screenshot: Path | str | None = None, *, t
             finally:
                 tools.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
     return check
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End Chromium and every process of its group before its profile folder is removed: a renderer or crash
+    handler that outlives the browser still writes there, and the removal then fails on a folder not empty."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL if time.monotonic() > deadline - 3 else 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(1)
 
 
 def _errors(events: list[dict]) -> list[str]:

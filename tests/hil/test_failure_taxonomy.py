@@ -8,16 +8,16 @@ import pytest
 
 from harness.models.lstm import LstmModel, to_blob
 from harness.plugin import failures
-from harness.reporting.failure_classes import FailureClass, classify
+from harness.reporting.failure_classes import Classification, FailureClass, classify
 
 TINY = LstmModel.random(3, [4], 2, seed=1)
 
 
-def _failure(request, fn) -> FailureClass:
+def _failure(request, fn) -> Classification:
     with pytest.raises(Exception) as failed:
         fn()
     # the evidence the plugin gathers for a failed test: board liveness, device text, the board's log
-    return classify(failed.value, failures.evidence(request.node)).failure_class
+    return classify(failed.value, failures.evidence(request.node))
 
 
 def test_link_cut_under_a_running_board_is_a_link_failure(request, hil_session, client) -> None:
@@ -26,7 +26,8 @@ def test_link_cut_under_a_running_board_is_a_link_failure(request, hil_session, 
     client.load_model(to_blob(TINY))
     hil_session.port.close()  # the port goes away mid-test, as a pulled USB cable or a dead ser2net does
     try:
-        assert _failure(request, lambda: client.infer(np.zeros((2, 3), np.float32))) is FailureClass.LINK
+        found = _failure(request, lambda: client.infer(np.zeros((2, 3), np.float32)))
+        assert found.failure_class is FailureClass.LINK, (found, failures.evidence(request.node))
     finally:
         hil_session.close_link()  # the next test opens a new link to the same, still running board
 
@@ -39,7 +40,7 @@ def test_killed_board_is_a_board_failure(request, hil_session, client) -> None:
     process.proc.kill()  # the emulator or host firmware dies mid-test
     process.proc.wait()
     try:
-        found = _failure(request, lambda: client.infer(np.zeros((2, 3), np.float32)))
+        found = _failure(request, lambda: client.infer(np.zeros((2, 3), np.float32))).failure_class
         assert found is FailureClass.BOARD
         assert found.infrastructure and found.retryable
     finally:
