@@ -51,13 +51,17 @@ def _session_of(item: pytest.Item):
 def evidence(item: pytest.Item) -> failure_classes.Evidence:
     """What the board and the device showed while ``item`` ran: liveness, the device's text, the board's log."""
     marks = item.config.stash[EVIDENCE_KEY].get(item.nodeid, {"logs": {}, "text": 0})
+    session = _session_of(item)
+    logs = _board_logs(item.config)
+    own_log = session.board.facts().get("log") if session is not None else None
+    if own_log:  # the board under test's log only: another board stopped meanwhile is not this test's evidence
+        logs = [p for p in logs if p.resolve() == Path(own_log).resolve()]
     board_log = ""
-    for path in _board_logs(item.config):
+    for path in logs:
         with path.open("rb") as f:
             f.seek(marks["logs"].get(path, 0))
             board_log += f.read(1 << 20).decode(errors="replace")
     device_text = "\n".join(item.config.stash[DEVICE_TEXT_KEY][marks["text"] :])
-    session = _session_of(item)
     alive = session.board.alive() if session is not None else None
     return failure_classes.Evidence(board_alive=alive, device_text=device_text, board_log=board_log)
 

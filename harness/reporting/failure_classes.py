@@ -18,6 +18,7 @@ place that maps exception types to classes; :func:`classify` adds what the board
 from __future__ import annotations
 
 import enum
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -190,11 +191,17 @@ def classify(exc: BaseException, evidence: Evidence | None = None) -> Classifica
     if found.failure_class is FailureClass.LINK:
         if evidence.board_alive is False:
             return Classification(FailureClass.BOARD, f"the board's process died ({name} on its link)", name)
-        fatal = _EMULATOR_FATAL.search(evidence.board_log)
+        fatal = next((m for m in _EMULATOR_FATAL.finditer(evidence.board_log) if not _stopped_by_us(m.group(0))), None)
         if fatal:
             return Classification(FailureClass.BOARD, f"the emulator failed: {fatal.group(0).strip()}", name)
         return Classification(FailureClass.LINK, f"{found.reason}: {_first_line(str(exc))}", name)
     return found
+
+
+def _stopped_by_us(line: str) -> bool:
+    """QEMU says "terminating on signal 15 from pid N" when it is stopped; stopped by this process (a board the
+    harness stopped), that is no failure of the emulator."""
+    return f"from pid {os.getpid()} " in line + " "
 
 
 def exit_status(failure_classes: list[str]) -> int:

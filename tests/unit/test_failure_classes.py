@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -64,6 +65,15 @@ def test_a_fault_marker_makes_any_failure_the_boards() -> None:
     assert found.failure_class is FailureClass.BOARD and "pc=08001234" in found.reason
     log = "qemu-system-arm: fatal: Lockup: can't escalate 3 to HardFault"
     assert classify(LinkTimeout("no answer"), Evidence(board_log=log)).failure_class is FailureClass.BOARD
+
+
+def test_an_emulator_this_process_stopped_is_no_emulator_failure() -> None:
+    ours = f"qemu-system-arm: terminating on signal 15 from pid {os.getpid()} (python)"
+    assert classify(LinkError("port closed"), Evidence(board_log=ours)).failure_class is FailureClass.LINK
+    theirs = f"qemu-system-arm: terminating on signal 15 from pid {os.getpid() + 1} (kill)"
+    assert classify(LinkError("port closed"), Evidence(board_log=theirs)).failure_class is FailureClass.BOARD
+    both = ours + "\n" + theirs
+    assert classify(LinkError("port closed"), Evidence(board_log=both)).failure_class is FailureClass.BOARD
 
 
 def test_build_and_flash_failures_are_not_overridden_by_evidence() -> None:
