@@ -3,6 +3,8 @@ PY := .venv/bin/python
 BOARD ?= qemu-stm32f4
 TEST_BOARDS ?= host qemu-stm32f4 qemu-cm3
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`: each takes whole test files and starts its own boards (JOBS=1: one process)
+JOBS ?= 2
 # The real-board path in CI: QEMU netduinoplus2 halted behind its GDB stub stands in for a board behind a probe
 # (tools/bench_standin.py writes its lab.toml row); the bench tests and these HIL tests run on that row (about 30 s;
 # `make test-bench BENCH_K=` runs the whole HIL suite there, about 4 minutes).
@@ -23,9 +25,11 @@ setup:
 run: setup
 	$(PY) -m harness run --board $(BOARD) $(if $(SIZE),--size $(SIZE))
 
-# Unit, kernel and HIL tests; the HIL suite runs on every board in TEST_BOARDS, then on the bench stand-in.
+# Unit, kernel and HIL tests in JOBS workers; the HIL suite runs on every board in TEST_BOARDS, then on the bench
+# stand-in.
 test: setup
-	$(PY) -m pytest tests $(foreach b,$(TEST_BOARDS),--hil-board $(b)) $(PYTEST_ARGS)
+	$(PY) -m pytest tests $(foreach b,$(TEST_BOARDS),--hil-board $(b)) \
+		$(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile) $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-bench
 
 # The bench path end to end: lab.toml row -> gdb-remote flasher -> reset -> serial -> HELLO (build id) -> tests.
