@@ -24,6 +24,9 @@ def _forget_failed_fixtures(item: pytest.Item) -> None:
         for fixturedef in defs:
             cached = getattr(fixturedef, "cached_result", None)
             if cached is not None and cached[2] is not None:
+                # its finalizers go too (after a failed setup only pytest's post-finalizer hook is there): kept,
+                # they made pytest's next setup of the fixture fail its own assertion instead of the board's error
+                getattr(fixturedef, "_finalizers", []).clear()
                 fixturedef.cached_result = None
 
 

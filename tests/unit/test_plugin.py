@@ -117,6 +117,29 @@ def test_link(hil_session):
     assert props["test_link"]["hil_retried_after"].count("link:") == 2
 
 
+def test_a_board_that_never_answers_is_a_link_failure_after_retries(run, pytester: pytest.Pytester) -> None:
+    # the board session's setup fails at every attempt; the retry must run the fixture again, and the report must
+    # show the link's error, not pytest's (it once failed its own assertion on the fixture's kept finalizers)
+    pytester.makeconftest(
+        """
+import pytest
+from harness.link import LinkError
+
+@pytest.fixture(scope="session")
+def hil_session():
+    raise LinkError("cannot open link 'socket://127.0.0.1:1' within 10 s: Connection refused")
+"""
+    )
+    # two tests: the first one's session fixture is not torn down before its retry (the next test still needs it)
+    source = "def test_link(hil_session):\n    pass\n\n\ndef test_next(hil_session):\n    pass\n"
+    result, props = run(source, "--hil-retries", "1")
+    assert result.ret == 3, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["*cannot open link 'socket://127.0.0.1:1'*", "exit status 3: infrastructure*"])
+    assert props["test_link"]["hil_failure_class"] == "link", props
+    assert props["test_link"]["hil_attempts"] == "2", props
+    assert "AssertionError" not in result.stdout.str()
+
+
 def test_a_retry_restarts_the_board_and_may_pass(run, tmp_path: Path) -> None:
     marker = tmp_path / "attempted"
     result, props = run(
