@@ -61,6 +61,9 @@ class BoardSession:
             self.expect_build_id = image.build_id
             url = self.board.url
         else:
+            if self.board.state is BoardState.FLASHED:  # a board behind a link it must take again (a labgrid
+                self.close_link()  # place released when a retry closed the session): a new address
+                self.link_url = self.board.start()
             url = self.link_url
         if self.client is None:
             assert url is not None

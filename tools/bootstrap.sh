@@ -57,3 +57,18 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
+
+# labgrid (--hil-lg-place, make test-labgrid) in a venv of its own: its pyserial-labgrid would replace the
+# harness's `serial` module and its pytest plugin would load into every run. The harness runs its labgrid-client.
+LG_VENV=${LG_VENV:-.hil-cache/labgrid-venv}
+if [ "${HIL_NO_LABGRID:-0}" != 1 ]; then
+  lg_stamp="$LG_VENV/.installed-$(sha256sum tools/labgrid-requirements.txt | cut -c1-16)"
+  if [ ! -f "$lg_stamp" ]; then
+    echo "bootstrap: installing labgrid into $LG_VENV (HIL_NO_LABGRID=1 skips it)"
+    [ -x "$LG_VENV/bin/python" ] || "$PYTHON" -m venv "$LG_VENV"
+    "$LG_VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$LG_VENV/bin/python" -m pip install -q -r tools/labgrid-requirements.txt
+    rm -f "$LG_VENV"/.installed-*
+    touch "$lg_stamp"
+  fi
+fi

@@ -34,11 +34,16 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
     name = getattr(request, "param", None) or hil_board_name
     sessions = config.stash[SESSIONS_KEY]
     link_url = config.getoption("--hil-link")
+    lg_place = options.lg_place(config)
     timeout = config.getoption("--hil-lease-timeout")
     lease: BoardLease | None = None
-    rows = options.pool_rows(config, name) if link_url is None else []
+    rows = options.pool_rows(config, name) if link_url is None and lg_place is None else []
     board: Board
-    if link_url is not None:
+    if lg_place is not None:  # a labgrid place: acquired when the session opens, released when it closes
+        from harness.boards.labgrid_place import LabgridPlaceBoard
+
+        board = LabgridPlaceBoard(name, lg_place)
+    elif link_url is not None:
         from harness.boards.remote import LinkBoard
 
         board = LinkBoard(name, link_url)
@@ -58,6 +63,8 @@ def hil_session(request: pytest.FixtureRequest, hil_board_name: str, hil_run_dir
     if session.baud is not None:
         runs.write_meta(hil_run_dir, link_baud=session.baud)
     try:
+        if lg_place is not None:
+            session.link_url = board.start()  # acquires the place; session.close() releases it
         session.open()
         yield session
     finally:
@@ -79,8 +86,8 @@ def hil_boards(
     taken: list[tuple[BoardSession, BoardLease | None]] = []
 
     def take(n: int) -> list[BoardSession]:
-        if config.getoption("--hil-link") is not None:
-            pytest.skip("a --hil-link board is one board at one URL: hil_boards has nothing to start")
+        if config.getoption("--hil-link") is not None or config.getoption("--hil-lg-place") is not None:
+            pytest.skip("a --hil-link or --hil-lg-place board is one board: hil_boards has nothing to start")
         lab = options.lab(config)
         picked: list[tuple[Board, BoardLease | None]] = []
         under_test = hil_board_name

@@ -28,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
     progress.install(config)
     options.lab(config)  # a broken lab.toml is a usage error naming its line, before anything is collected
     options.baud(config)  # and so is a rate that is not one
+    options.lg_place(config)  # and a labgrid place without its coordinator
     run_folder.configure(config)  # an xdist worker takes the controller's folder
     os.environ[RUN_ID_ENV] = config.stash[RUN_DIR_KEY].name  # boards started by this run carry its id
     workers.install(config)

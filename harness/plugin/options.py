@@ -23,6 +23,14 @@ def add_options(parser: pytest.Parser) -> None:
         help=f"board to run tests/hil on; repeat for several (default {DEFAULT_BOARD}; list: python -m harness boards)",
     )
     group.addoption(
+        "--hil-lg-place",
+        default=None,
+        metavar="NAME",
+        help="drive the board of this labgrid place: acquired from the coordinator at $LG_COORDINATOR for the "
+        "session, its NetworkSerialPort opened as rfc2217://, released at the end (Ctrl-C and SIGTERM too); "
+        "--hil-board then only names it (docs/bench.md)",
+    )
+    group.addoption(
         "--hil-link",
         default=None,
         metavar="URL",
@@ -107,6 +115,21 @@ def baud(config: pytest.Config) -> int | None:
     return value
 
 
+def lg_place(config: pytest.Config) -> str | None:
+    """--hil-lg-place, checked: a place needs its coordinator's address in $LG_COORDINATOR, and is one board in
+    place of --hil-link or --hil-pool."""
+    place = config.getoption("--hil-lg-place")
+    if place is None:
+        return None
+    for other in ("--hil-link", "--hil-pool"):
+        if config.getoption(other) is not None:
+            raise pytest.UsageError(f"--hil-lg-place and {other} both say where the board is; give one of them")
+    if not os.environ.get("LG_COORDINATOR", "").strip():
+        raise pytest.UsageError(f"--hil-lg-place {place}: LG_COORDINATOR is not set; set it to the labgrid "
+                                "coordinator's HOST:PORT (labgrid's default port is 20408)")  # fmt: skip
+    return place
+
+
 def pool_rows(config: pytest.Config, name: str) -> list[str]:
     """The bench rows of pool ``name`` in the inventory (empty: it is no pool there)."""
     inventory = lab(config)
@@ -134,7 +157,7 @@ def board_names(config: pytest.Config) -> list[str]:
     out: list[str] = []
     for entry in names:
         out += [n.strip() for n in entry.split(",") if n.strip()]
-    if config.getoption("--hil-link") is None:
+    if config.getoption("--hil-link") is None and lg_place(config) is None:
         known = list(board_kinds())
         inventory = lab(config)
         rows = list(inventory.rows) if inventory else []
