@@ -11,12 +11,18 @@ JOBS ?= 2
 BENCH_LAB ?= .hil-cache/bench/lab.toml
 BENCH_BOARD ?= bench-stm32f4
 BENCH_K ?= handshake or lstm_inference or protocol_errors or pytest_embedded or failure_taxonomy or bench_row
+# labgrid places in CI: a real labgrid-coordinator and labgrid-exporter on 127.0.0.1 export the host board's pty
+# (tools/labgrid_standin.py); these HIL tests run on the place over rfc2217 with --hil-lg-place, then tests/labgrid
+# (a held place refused to a second client, a place left by kill -9). About half a minute.
+LG_DIR ?= .hil-cache/labgrid
+LG_PLACE ?= hil-host
+LG_K ?= handshake or lstm_inference or protocol_errors
 # Firmware C sources for the format check: what git tracks or would track (generated sources live in ignored build
 # folders and .hil-cache/); every .c/.h below firmware/ outside a git checkout.
 FIRMWARE_C = $(shell git ls-files --cached --others --exclude-standard 'firmware/*.c' 'firmware/*.h' 2>/dev/null \
 	|| find firmware -name '*.[ch]')
 
-.PHONY: setup run test test-bench lint bench clean
+.PHONY: setup run test test-bench test-labgrid lint bench clean
 
 setup:
 	@tools/bootstrap.sh
@@ -26,9 +32,9 @@ run: setup
 	$(PY) -m harness run --board $(BOARD) $(if $(SIZE),--size $(SIZE))
 
 # Unit, kernel and HIL tests in JOBS workers; the HIL suite runs on every board in TEST_BOARDS, then on the bench
-# stand-in.
+# stand-in (tests/labgrid runs in test-labgrid).
 test: setup
-	$(PY) -m pytest tests $(foreach b,$(TEST_BOARDS),--hil-board $(b)) \
+	$(PY) -m pytest tests --ignore=tests/labgrid $(foreach b,$(TEST_BOARDS),--hil-board $(b)) \
 		$(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile) $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-bench
 
@@ -40,9 +46,17 @@ test-bench: setup
 	$(PY) -m pytest tests/hil tests/bench/test_bench_row.py --hil-lab $(BENCH_LAB) --hil-board $(BENCH_BOARD) \
 		$(if $(BENCH_K),-k "$(BENCH_K)") $(PYTEST_ARGS)
 
+# The stand-in stops however pytest ends (the trap; its supervisor also ends with this shell, --watch).
+test-labgrid: setup
+	trap '$(PY) tools/labgrid_standin.py stop --dir $(LG_DIR)' EXIT; \
+	$(PY) tools/labgrid_standin.py start --dir $(LG_DIR) --place $(LG_PLACE) --watch $$$$ && \
+	LG_COORDINATOR=$$(cat $(LG_DIR)/coordinator.address) $(PY) -m pytest tests/hil --hil-lg-place $(LG_PLACE) \
+		--hil-board host $(if $(LG_K),-k "$(LG_K)") $(PYTEST_ARGS) && \
+	$(PY) -m pytest tests/labgrid $(PYTEST_ARGS)
+
 lint: setup
-	$(PY) -m ruff check harness tests conftest.py
-	$(PY) -m ruff format --check harness tests conftest.py
+	$(PY) -m ruff check harness tests conftest.py tools
+	$(PY) -m ruff format --check harness tests conftest.py tools
 	clang-format --dry-run --Werror $(FIRMWARE_C)
 
 bench: setup

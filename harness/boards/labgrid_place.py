@@ -183,16 +183,17 @@ def parse_show(name: str, text: str) -> PlaceInfo:
 class Place:
     """One labgrid place, driven through ``labgrid-client -x $LG_COORDINATOR -p NAME``."""
 
-    def __init__(self, name: str, *, user: str | None = None) -> None:
+    def __init__(self, name: str, *, user: str | None = None, host: str | None = None) -> None:
         self.name = name
         self.user = user or run_user()
+        self.host = host or socket.gethostname()  # labgrid's own default; another host's client is another holder
         self.acquired = False
         self.took_over: PlaceHolder | None = None
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         address = coordinator()
         argv = [labgrid_client(), "-x", address, "-p", self.name, *args]
-        env = {**os.environ, "LG_USERNAME": self.user, "LG_HOSTNAME": socket.gethostname()}
+        env = {**os.environ, "LG_USERNAME": self.user, "LG_HOSTNAME": self.host}
         env.pop("LG_PLACE", None)
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, env=env,
@@ -228,7 +229,7 @@ class Place:
         process is gone is taken over, with a warning naming that run."""
         info = self.show()
         if info.holder is not None:
-            if info.holder.process_gone():
+            if info.holder.host == self.host and info.holder.process_gone():
                 self._run("release-from", str(info.holder))  # only if that run still holds it
                 self.took_over = info.holder
                 log.warning("took labgrid place %s over from %s, which ended without releasing it", self.name,
@@ -238,12 +239,12 @@ class Place:
         done = self._run("acquire", check=False)
         if done.returncode != 0:
             now = self.show().holder
-            if now is not None and str(now) != f"{socket.gethostname()}/{self.user}":
+            if now is not None and str(now) != f"{self.host}/{self.user}":
                 raise PlaceBusy(self.busy_message(now))  # someone acquired it between our show and our acquire
             said = " / ".join(x for x in (done.stderr.strip() or done.stdout.strip()).splitlines() if x.strip())
             raise BoardError(f"labgrid-client could not acquire place {self.name!r}: {said[-800:]}")
         self.acquired = True
-        log.info("acquired labgrid place %s as %s/%s", self.name, socket.gethostname(), self.user)
+        log.info("acquired labgrid place %s as %s/%s", self.name, self.host, self.user)
 
     def release(self) -> None:
         if not self.acquired:

@@ -1,0 +1,59 @@
+"""A real labgrid bench for these tests: tools/labgrid_standin.py's coordinator, exporter and host board on a pty,
+started once for the session in a folder of its own. Skipped, with the reason, when labgrid's venv is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.boards.labgrid_place import LABGRID_VENV
+from harness.defaults import REPO_ROOT
+
+STANDIN = REPO_ROOT / "tools" / "labgrid_standin.py"
+PLACE = "hil-test-place"
+
+
+@dataclass(frozen=True)
+class Bench:
+    coordinator: str
+    place: str
+    folder: Path
+
+    def client(self, *args: str, user: str = "hil-test-observer") -> subprocess.CompletedProcess[str]:
+        """labgrid-client as a person at the bench types it (another user than any run)."""
+        env = {**os.environ, "LG_USERNAME": user}
+        return subprocess.run([str(LABGRID_VENV / "bin" / "labgrid-client"), "-x", self.coordinator, "-p", self.place,
+                               *args], capture_output=True, text=True, timeout=60, env=env, check=False)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def labgrid_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
+    for tool in ("labgrid-client", "labgrid-coordinator", "labgrid-exporter"):
+        if not (LABGRID_VENV / "bin" / tool).is_file():
+            pytest.skip(f"labgrid's venv is missing ({LABGRID_VENV / 'bin' / tool}): `make setup` installs it")
+    folder = tmp_path_factory.mktemp("labgrid")
+    started = subprocess.run([sys.executable, str(STANDIN), "start", "--dir", str(folder), "--place", PLACE,
+                              "--watch", str(os.getpid())], capture_output=True, text=True, timeout=300,
+                             check=False)  # fmt: skip
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        yield Bench((folder / "coordinator.address").read_text().strip(), PLACE, folder)
+    finally:
+        subprocess.run([sys.executable, str(STANDIN), "stop", "--dir", str(folder)], timeout=60, check=False)
+
+
+@pytest.fixture
+def bench(labgrid_bench: Bench, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
+    """The session's bench with LG_COORDINATOR set; its place is free before and after each test."""
+    monkeypatch.setenv("LG_COORDINATOR", labgrid_bench.coordinator)
+    assert "acquired: None" in labgrid_bench.client("show").stdout, "the place is held before the test"
+    yield labgrid_bench
+    shown = labgrid_bench.client("show").stdout
+    if "acquired: None" not in shown:
+        labgrid_bench.client("release", "--kick")  # leave it free for the next test, whatever this one did
