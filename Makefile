@@ -11,11 +11,13 @@ JOBS ?= 2
 BENCH_LAB ?= .hil-cache/bench/lab.toml
 BENCH_BOARD ?= bench-stm32f4
 BENCH_K ?= handshake or lstm_inference or protocol_errors or pytest_embedded or failure_taxonomy or bench_row
-# labgrid places in CI: a real labgrid-coordinator and labgrid-exporter on 127.0.0.1 export the host board's pty
-# (tools/labgrid_standin.py); these HIL tests run on the place over rfc2217 with --hil-lg-place, then tests/labgrid
-# (a held place refused to a second client, a place left by kill -9). About half a minute.
+# labgrid places in CI: a real labgrid-coordinator and labgrid-exporter on 127.0.0.1 export two boards' ptys
+# (tools/labgrid_standin.py). These HIL tests run over rfc2217 on the host board's place (--hil-lg-place) and on the
+# lab.toml row of QEMU's place (built, flashed through its GDB stub), then tests/labgrid (a held place refused to a
+# second client, SIGTERM, kill -9). About a minute and a half.
 LG_DIR ?= .hil-cache/labgrid
 LG_PLACE ?= hil-host
+LG_ROW ?= lg-stm32f4
 LG_K ?= handshake or lstm_inference or protocol_errors
 # Firmware C sources for the format check: what git tracks or would track (generated sources live in ignored build
 # folders and .hil-cache/); every .c/.h below firmware/ outside a git checkout.
@@ -50,8 +52,10 @@ test-bench: setup
 test-labgrid: setup
 	trap '$(PY) tools/labgrid_standin.py stop --dir $(LG_DIR)' EXIT; \
 	$(PY) tools/labgrid_standin.py start --dir $(LG_DIR) --place $(LG_PLACE) --watch $$$$ && \
-	LG_COORDINATOR=$$(cat $(LG_DIR)/coordinator.address) $(PY) -m pytest tests/hil --hil-lg-place $(LG_PLACE) \
-		--hil-board host $(if $(LG_K),-k "$(LG_K)") $(PYTEST_ARGS) && \
+	export LG_COORDINATOR=$$(cat $(LG_DIR)/coordinator.address) && \
+	$(PY) -m pytest tests/hil --hil-lg-place $(LG_PLACE) --hil-board host $(if $(LG_K),-k "$(LG_K)") $(PYTEST_ARGS) && \
+	$(PY) -m pytest tests/hil --hil-lab $(LG_DIR)/lab.toml --hil-board $(LG_ROW) $(if $(LG_K),-k "$(LG_K)") \
+		$(PYTEST_ARGS) && \
 	$(PY) -m pytest tests/labgrid $(PYTEST_ARGS)
 
 lint: setup

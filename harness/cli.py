@@ -40,16 +40,32 @@ def _cmd_boards(args: argparse.Namespace) -> int:
     for name, row in lab.rows.items():
         flasher = get_flasher(row.flasher)
         tool = "needs no tool" if not flasher.tools else (flasher.executable() or f"MISSING: {flasher.install}")
-        present, why = port_present(row.serial)
         print(f"{name:16s} kind {row.kind}, flasher {row.flasher}{f' (probe {row.probe})' if row.probe else ''}")
-        print(f"{'':16s}   port    {row.serial}: {'present' if present else 'ABSENT'}, {why}")
+        if row.place:
+            print(f"{'':16s}   place   {_place_state(row.place)}")
+        else:
+            present, why = port_present(row.serial)
+            print(f"{'':16s}   port    {row.serial}: {'present' if present else 'ABSENT'}, {why}")
         print(f"{'':16s}   flasher {tool}")
         if row.gdb:
             present, why = port_present(f"socket://{row.gdb}")
             print(f"{'':16s}   gdb     {row.gdb}: {'present' if present else 'ABSENT'}, {why}")
-        holder = holder_of(row_key(name))
-        print(f"{'':16s}   lease   {'held by ' + holder.describe() if holder else 'free'}")
+        if not row.place:  # a place's lock is its coordinator's, shown above
+            holder = holder_of(row_key(name))
+            print(f"{'':16s}   lease   {'held by ' + holder.describe() if holder else 'free'}")
     return 0
+
+
+def _place_state(place: str) -> str:
+    """A labgrid place as its coordinator sees it: who holds it, or why it cannot be asked."""
+    from harness.boards import BoardError
+    from harness.boards.labgrid_place import Place
+
+    try:
+        holder = Place(place).show().holder
+    except BoardError as exc:
+        return f"labgrid place {place}: cannot ask its coordinator: {exc}"
+    return f"labgrid place {place}: {'held by ' + holder.describe() if holder else 'free'}"
 
 
 def _cmd_build(args: argparse.Namespace) -> int:

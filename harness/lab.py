@@ -53,6 +53,11 @@ COMMON_KEYS: Mapping[str, Key] = {
     "probe": Key(str, "the debug adapter's serial number, passed to the flasher (two rows never share one)"),
     "boot_timeout": Key(float, "seconds the board may take to answer HELLO after a flash or reset (default 10)"),
     "flash_timeout": Key(float, "seconds the flasher may take (default 120)"),
+    "place": Key(
+        str,
+        "a labgrid place (coordinator at $LG_COORDINATOR) whose NetworkSerialPort is the board's serial port: "
+        "acquired for the run, released at its end; the row then has no serial",
+    ),
     "pool": Key(
         str,
         "a name shared by interchangeable boards: a test that needs several (hil_boards) takes them from "
@@ -97,6 +102,7 @@ class BenchRow:
     chip: str = ""
     build_id: int | None = None
     pool: str = ""
+    place: str = ""  # a labgrid place: its NetworkSerialPort is the serial port, known once the place is acquired
     source: Path = field(default=Path(LAB_FILE), compare=False)
     line: int = field(default=0, compare=False)
     key_lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
@@ -241,9 +247,12 @@ def _row(name: str, table: Any, path: Path, line: int, key_lines: dict[str, int]
                 f"{path}:{key_lines.get(key, line)}: unknown key {key!r} in [boards.{name}]; a row has "
                 f"{', '.join(KEYS)} (docs/bench.md)"
             )
+    if "place" in table and "serial" in table:
+        raise LabError(f"{path}:{key_lines.get('serial', line)}: [boards.{name}] has a labgrid place, whose "
+                       "NetworkSerialPort is its serial port: remove serial")  # fmt: skip
     for key, spec in COMMON_KEYS.items():
-        if spec.required and key not in table:
-            raise LabError(f"{where}: [boards.{name}] has no {key} ({spec.help})")
+        if spec.required and key not in table and not (key == "serial" and "place" in table):
+            raise LabError(f"{where}: [boards.{name}] has no {key} ({spec.help}; or a labgrid place)")
     values = {key: _typed(value, key, f"{path}:{key_lines.get(key, line)}") for key, value in table.items()}
 
     from harness.flashing import flashers
@@ -277,6 +286,7 @@ def _row(name: str, table: Any, path: Path, line: int, key_lines: dict[str, int]
         values["build_id"] = int(text, 16)
     if "baud" in values and values["baud"] <= 0:
         raise LabError(f"{path}:{key_lines.get('baud', line)}: baud = {values['baud']} must be positive")
+    values.setdefault("serial", "")  # a place's: known once it is acquired
     row = BenchRow(name=name, source=path, line=line, key_lines=dict(key_lines), **values)
     if row.gdb:
         row.gdb_address()
@@ -325,11 +335,12 @@ def load_lab(path: str | Path) -> Lab:
                 f"{row.where('kind')}: [boards.{name}] has kind {row.kind!r}, which has no firmware here; kinds: "
                 f"{', '.join(sorted(kinds))} (or give a prebuilt image with flasher esptool)"
             )
-        port = _port_identity(row.serial)
+        port = f"labgrid place {row.place}" if row.place else _port_identity(row.serial)
         if port in ports:
             first = ports[port]
-            raise LabError(f"{row.where('serial')}: [boards.{name}] has the serial port of [boards.{first.name}] "
-                           f"({first.where('serial')}): {row.serial}; each board has its own port")  # fmt: skip
+            key = "place" if row.place else "serial"
+            raise LabError(f"{row.where(key)}: [boards.{name}] has the serial port of [boards.{first.name}] "
+                           f"({first.where(key)}): {row.serial or port}; each board has its own port")  # fmt: skip
         ports[port] = row
         for key, value in (("probe", row.probe), ("gdb", row.gdb)):
             if value and (key, value) in probes:

@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
-"""Start or stop CI's labgrid bench: a real labgrid-coordinator and labgrid-exporter on 127.0.0.1 (free ports), the
-host board serving the protocol on a pseudo-terminal, that /dev/pts/N exported as a RawSerialPort (the exporter
-serves it with ser2net as rfc2217:// while the place is acquired), and a place matching it.
+"""Start or stop CI's labgrid bench: a real labgrid-coordinator and labgrid-exporter on 127.0.0.1 (free ports) and
+two boards whose UARTs are pseudo-terminals, each /dev/pts/N exported as a RawSerialPort (the exporter serves it with
+ser2net as rfc2217:// while its place is acquired) and matched by a place:
 
-    tools/labgrid_standin.py start --dir .hil-cache/labgrid [--place hil-host] [--watch PID]
-    LG_COORDINATOR=$(cat .hil-cache/labgrid/coordinator.address) .venv/bin/pytest tests/hil --hil-lg-place hil-host
+- place ``hil-host``: the host board, running; ``--hil-lg-place hil-host`` drives it as it is;
+- place ``hil-qemu``: QEMU netduinoplus2 halted behind its GDB stub, nothing loaded (the bench stand-in of
+  docs/bench.md); DIR/lab.toml gets the row ``[boards.lg-stm32f4]`` with ``place = "hil-qemu"`` and the stub as its
+  gdb-remote flasher, so ``--hil-board lg-stm32f4`` builds, flashes and tests it through the place.
+
+    tools/labgrid_standin.py start --dir .hil-cache/labgrid [--watch PID]
+    export LG_COORDINATOR=$(cat .hil-cache/labgrid/coordinator.address)
+    .venv/bin/pytest tests/hil --hil-lg-place hil-host --hil-board host
+    .venv/bin/pytest tests/hil --hil-lab .hil-cache/labgrid/lab.toml --hil-board lg-stm32f4
     tools/labgrid_standin.py stop --dir .hil-cache/labgrid
 
 `start` leaves a supervisor process running (its pid in DIR/standin.json) that owns every process of the bench; its
@@ -29,13 +36,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness.boards import BoardOptions, get_board  # noqa: E402
+from harness.boards import standin as bench_standin  # noqa: E402
 from harness.boards.labgrid_place import LABGRID_VENV  # noqa: E402
 from harness.lifetime import die_with_parent, process_alive, start_ticks  # noqa: E402
 from harness.link import free_local_port  # noqa: E402
 
 EXPORTER_NAME = "hil-standin"
 GROUP = "hil"
+QEMU_GROUP = "hil-qemu"
 DEFAULT_PLACE = "hil-host"
+DEFAULT_QEMU_PLACE = "hil-qemu"
+QEMU_ROW = "lg-stm32f4"
 STATE = "standin.json"
 
 
@@ -79,7 +90,7 @@ def _end(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
     proc.wait()
 
 
-def serve(folder: Path, place: str, watch: int | None) -> int:
+def serve(folder: Path, place: str, qemu_place: str, watch: int | None) -> int:
     """The supervisor: runs the bench until SIGTERM (or until --watch's process ends)."""
     stop = False
 
@@ -92,9 +103,11 @@ def serve(folder: Path, place: str, watch: int | None) -> int:
     watch_ticks = start_ticks(watch) if watch else None
     procs: list[subprocess.Popen[bytes]] = []
     board = get_board("host", BoardOptions(log_dir=folder, extra={"link": "pty"}))
+    qemu: bench_standin.Standin | None = None
     try:
         board.flash(board.build())
         pty = board.start()
+        qemu = bench_standin.start(folder / "qemu.log", pty=True, tied=True)
         # the coordinator keeps its places in its working folder: a fresh one each start
         state_dir = folder / "coordinator"
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -116,25 +129,40 @@ def serve(folder: Path, place: str, watch: int | None) -> int:
         address = f"127.0.0.1:{port}"
         config = folder / "exporter.yaml"
         # no comment line: labgrid reads the file as a Jinja template, where '#' starts a line statement
-        config.write_text(f"{GROUP}:\n  RawSerialPort:\n    port: {pty}\n    speed: 115200\n")
+        config.write_text(f"{GROUP}:\n  RawSerialPort:\n    port: {pty}\n    speed: 115200\n"
+                          f"{QEMU_GROUP}:\n  RawSerialPort:\n    port: {qemu.pty}\n    speed: 115200\n")  # fmt: skip
         procs.append(_spawn([_tool("labgrid-exporter"), "-c", address, "--hostname", "127.0.0.1", "-n",
                              EXPORTER_NAME, str(config)], folder / "exporter.log", folder))  # fmt: skip
-        for args in (("-p", place, "create"), ("-p", place, "add-match", f"{EXPORTER_NAME}/{GROUP}/*"),
-                     ("-p", place, "set-comment", f"tools/labgrid_standin.py: host board on {pty}")):  # fmt: skip
-            done = _client(address, *args)
-            if done.returncode != 0:
-                raise RuntimeError(f"labgrid-client {' '.join(args)}: {done.stderr or done.stdout}")
-        deadline = time.monotonic() + 20
-        while "Matching resource" not in (shown := _client(address, "-p", place, "show").stdout):
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise RuntimeError(f"the exporter's resource never reached the coordinator; see {folder}/*.log:\n"
-                                   f"{shown}")  # fmt: skip
-            time.sleep(0.2)
+        for name, group, what in (
+            (place, GROUP, f"host board on {pty}"),
+            (qemu_place, QEMU_GROUP, f"QEMU halted behind GDB stub {qemu.gdb}, UART {qemu.pty}"),
+        ):
+            for args in (("create",), ("add-match", f"{EXPORTER_NAME}/{group}/*"),
+                         ("set-comment", f"tools/labgrid_standin.py: {what}")):  # fmt: skip
+                done = _client(address, "-p", name, *args)
+                if done.returncode != 0:
+                    raise RuntimeError(f"labgrid-client -p {name} {' '.join(args)}: {done.stderr or done.stdout}")
+            deadline = time.monotonic() + 20
+            while "Matching resource" not in (shown := _client(address, "-p", name, "show").stdout):
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise RuntimeError(f"the exporter's resource never reached the coordinator; see "
+                                       f"{folder}/*.log:\n{shown}")  # fmt: skip
+                time.sleep(0.2)
+        (folder / "lab.toml").write_text(
+            f"# written by tools/labgrid_standin.py: QEMU {bench_standin.MACHINE} behind labgrid place {qemu_place}\n"
+            f'[boards.{QEMU_ROW}]\nkind = "{bench_standin.KIND}"\nplace = "{qemu_place}"\n'
+            f'flasher = "gdb-remote"\ngdb = "{qemu.gdb}"\nreset = "system_reset"\n'
+        )
         (folder / "coordinator.address").write_text(address + "\n")
         state = {"pid": os.getpid(), "start_ticks": start_ticks(os.getpid()), "coordinator": address,
-                 "place": place, "pty": pty, "exporter": EXPORTER_NAME, "ready": True}  # fmt: skip
+                 "place": place, "pty": pty, "qemu_place": qemu_place, "qemu_pty": qemu.pty, "gdb": qemu.gdb,
+                 "lab": str(folder / "lab.toml"), "exporter": EXPORTER_NAME, "ready": True}  # fmt: skip
         (folder / STATE).write_text(json.dumps(state, indent=2) + "\n")
-        print(f"labgrid standin ready: coordinator {address}, place {place}, host board on {pty}", flush=True)
+        print(
+            f"labgrid standin ready: coordinator {address}, places {place} (host board on {pty}) and "
+            f"{qemu_place} (QEMU on {qemu.pty}, GDB stub {qemu.gdb})",
+            flush=True,
+        )
         while not stop:
             if any(p.poll() is not None for p in procs):
                 print("labgrid standin: a labgrid process ended; stopping", flush=True)
@@ -150,6 +178,8 @@ def serve(folder: Path, place: str, watch: int | None) -> int:
         for proc in reversed(procs):
             _end(proc)
         board.stop()
+        if qemu is not None:
+            bench_standin.stop(qemu.pid)
 
 
 def _load(folder: Path) -> dict | None:
@@ -177,10 +207,10 @@ def stop(folder: Path, timeout: float = 15.0) -> None:
     print(f"labgrid standin: stopped (supervisor pid {pid})")
 
 
-def start(folder: Path, place: str, watch: int | None, timeout: float = 120.0) -> int:
+def start(folder: Path, place: str, qemu_place: str, watch: int | None, timeout: float = 120.0) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     stop(folder)  # one left over from an interrupted run
-    argv = [sys.executable, __file__, "serve", "--dir", str(folder), "--place", place]
+    argv = [sys.executable, __file__, "serve", "--dir", str(folder), "--place", place, "--qemu-place", qemu_place]
     if watch:
         argv += ["--watch", str(watch)]
     with (folder / "supervisor.log").open("ab") as out:
@@ -191,8 +221,9 @@ def start(folder: Path, place: str, watch: int | None, timeout: float = 120.0) -
         state = _load(folder)
         if state and state.get("pid") == proc.pid:
             if state.get("ready"):
-                print(f"labgrid standin: coordinator {state['coordinator']}, place {state['place']}, host board on "
-                      f"{state['pty']}; LG_COORDINATOR={state['coordinator']}")  # fmt: skip
+                print(f"labgrid standin: coordinator {state['coordinator']}; place {state['place']}: host board on "
+                      f"{state['pty']}; place {state['qemu_place']}: QEMU on {state['qemu_pty']}, row "
+                      f"[boards.{QEMU_ROW}] in {state['lab']}; LG_COORDINATOR={state['coordinator']}")  # fmt: skip
                 return 0
             break
         if proc.poll() is not None:
@@ -211,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("start", "stop", "serve"))
     parser.add_argument("--dir", type=Path, default=REPO / ".hil-cache" / "labgrid", help="state and log folder")
-    parser.add_argument("--place", default=DEFAULT_PLACE, help=f"the place's name (default {DEFAULT_PLACE})")
+    parser.add_argument("--place", default=DEFAULT_PLACE, help=f"the host board's place (default {DEFAULT_PLACE})")
+    parser.add_argument("--qemu-place", default=DEFAULT_QEMU_PLACE,
+                        help=f"the QEMU board's place (default {DEFAULT_QEMU_PLACE})")  # fmt: skip
     parser.add_argument("--watch", type=int, default=None, help="stop when the process with this pid ends")
     args = parser.parse_args(argv)
     folder = args.dir.resolve()
@@ -219,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         stop(folder)
         return 0
     if args.action == "serve":
-        return serve(folder, args.place, args.watch)
-    return start(folder, args.place, args.watch)
+        return serve(folder, args.place, args.qemu_place, args.watch)
+    return start(folder, args.place, args.qemu_place, args.watch)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ def get_board(name: str, options: BoardOptions | None = None, *, lab: Lab | None
     if lab is not None and name in lab.rows:
         from harness.boards.bench import BenchBoard
 
+        if lab.rows[name].place:  # its serial port is a labgrid place's, acquired for the run
+            from harness.boards.labgrid_place import PlaceBenchBoard
+
+            return PlaceBenchBoard(lab.rows[name], options)
         return BenchBoard(lab.rows[name], options)
     rows = f"; rows of {lab.path}: {', '.join(lab.rows) or 'none'}" if lab is not None else ""
     raise BoardError(f"unknown board {name!r}; known boards: {', '.join(kinds)}{rows} (python -m harness boards)")

@@ -16,6 +16,7 @@ from whom. Anyone else is told who holds the place and the command that frees it
 from __future__ import annotations
 
 import ast
+import dataclasses
 import getpass
 import logging
 import os
@@ -28,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.boards.base import Board, BoardError, BoardOptions, BoardState
+from harness.boards.bench import BenchBoard
 from harness.build import Image
+from harness.lab import BenchRow
 
 log = logging.getLogger("harness.boards")
 
@@ -43,7 +46,7 @@ SERIAL_WAIT_S = 10.0  # the exporter starts ser2net when the place is acquired; 
 RFC2217_OPTIONS = "?ign_set_control"
 _RUN_USER_RE = re.compile(r"^(?P<user>.+)\.hil-(?P<pid>\d+)-(?P<ticks>\d+)$")
 
-__all__ = ["LabgridPlaceBoard", "Place", "PlaceBusy", "PlaceHolder", "labgrid_client"]
+__all__ = ["LabgridPlaceBoard", "Place", "PlaceBenchBoard", "PlaceBusy", "PlaceHolder", "labgrid_client"]
 
 
 class PlaceBusy(BoardError):
@@ -314,3 +317,51 @@ class LabgridPlaceBoard(Board):
     def facts(self) -> dict[str, str]:
         return {"board": self.name, "labgrid_place": self.place.name,
                 "coordinator": os.environ.get(COORDINATOR_ENV, ""), "link": self.url or ""}  # fmt: skip
+
+
+class PlaceBenchBoard(BenchBoard):
+    """A lab.toml row with ``place = "NAME"``: a bench board whose serial port is the labgrid place's
+    NetworkSerialPort. The place is acquired before the board is first touched (the flash's HELLO probe) and released
+    when the board stops; the row's flasher flashes it as any row's does, from this machine (a GDB server on the
+    bench host for gdb-remote)."""
+
+    def __init__(self, row: BenchRow, options: BoardOptions | None = None) -> None:
+        super().__init__(row, options)
+        self.place = Place(row.place)
+
+    @property
+    def lease_key(self) -> str | None:
+        return None  # the coordinator is the lock
+
+    def _take_place(self) -> None:
+        if not self.place.acquired:
+            self.place.acquire()
+            try:
+                self.row = dataclasses.replace(self.row, serial=self.place.serial_url())
+            except BaseException:
+                self.place.release()
+                raise
+            log.info("board %s: labgrid place %s, serial %s", self.name, self.place.name, self.row.serial)
+
+    def _flash(self, image: Image) -> None:
+        self._take_place()
+        super()._flash(image)
+
+    def _start(self) -> str:
+        self._take_place()
+        return super()._start()
+
+    def reset(self) -> None:
+        self._take_place()
+        super().reset()
+
+    def stop(self) -> None:
+        """Released whatever state the board got to: a flash that failed has acquired the place too."""
+        try:
+            super().stop()
+        finally:
+            self.place.release()
+
+    def facts(self) -> dict[str, str]:
+        return {**super().facts(), "labgrid_place": self.place.name,
+                "coordinator": os.environ.get(COORDINATOR_ENV, "")}  # fmt: skip

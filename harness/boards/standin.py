@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.lifetime import die_with_parent
 from harness.link import free_local_port
 
 QEMU = "qemu-system-arm"
@@ -35,9 +37,10 @@ class StandinError(RuntimeError):
 class Standin:
     pid: int
     gdb_port: int
-    serial_port: int
+    serial_port: int  # 0: the UART is on a pseudo-terminal (pty)
     log: str
     argv: tuple[str, ...]
+    pty: str = ""
 
     @property
     def gdb(self) -> str:
@@ -45,7 +48,7 @@ class Standin:
 
     @property
     def serial(self) -> str:
-        return f"socket://127.0.0.1:{self.serial_port}"
+        return self.pty or f"socket://127.0.0.1:{self.serial_port}"
 
     def row(self, name: str = DEFAULT_NAME, **overrides: object) -> str:
         """The lab.toml table of this stand-in; ``overrides`` replace or add keys (a broken bench)."""
@@ -62,13 +65,17 @@ def _listening(port: int) -> bool:
         return any(f":{port:04X} " in line and " 0A " in line for line in f)  # 0A = LISTEN
 
 
-def start(log: Path, *, uart_connected: bool = True) -> Standin:
+def start(log: Path, *, uart_connected: bool = True, pty: bool = False, tied: bool = False) -> Standin:
     """Start QEMU halted with its GDB stub; returns once both sockets listen. ``uart_connected=False`` puts the
-    socket on USART2, which the firmware does not use: a board whose image talks on another UART than the port."""
+    socket on USART2, which the firmware does not use: a board whose image talks on another UART than the port.
+    ``pty=True`` puts the UART on a pseudo-terminal instead of a socket (a serial device, as a labgrid exporter
+    wants one). ``tied=True``: QEMU dies with the thread that starts it (parent-death signal), for a process that
+    supervises it rather than a command that starts it and exits."""
     log.parent.mkdir(parents=True, exist_ok=True)
     for _attempt in range(5):  # a free port may be taken between the probe and QEMU's bind
-        gdb_port, serial_port = free_local_port(), free_local_port()
-        serial = f"tcp:127.0.0.1:{serial_port},server=on,wait=off,nodelay=on"
+        gdb_port, serial_port = free_local_port(), 0 if pty else free_local_port()
+        serial = "pty" if pty else f"tcp:127.0.0.1:{serial_port},server=on,wait=off,nodelay=on"
+        offset = log.stat().st_size if log.exists() else 0
         argv = [QEMU, "-M", MACHINE, "-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}", "-icount", "shift=0",
                 "-display", "none", "-monitor", "none",
                 *(["-serial", serial] if uart_connected else ["-serial", "null", "-serial", serial])]  # fmt: skip
@@ -77,12 +84,17 @@ def start(log: Path, *, uart_connected: bool = True) -> Standin:
             out.flush()
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True)  # fmt: skip
+                                        start_new_session=True,
+                                        preexec_fn=die_with_parent() if tied else None)  # fmt: skip
             except OSError as exc:
                 raise StandinError(f"cannot start {QEMU}: {exc}; make setup installs qemu-system-arm") from exc
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and proc.poll() is None:
-            if _listening(gdb_port) and _listening(serial_port):
+            if pty:
+                found = re.search(r"char device redirected to (/dev/pts/\d+)", log.read_text(errors="replace")[offset:])
+                if found and _listening(gdb_port):
+                    return Standin(proc.pid, gdb_port, 0, str(log), tuple(argv), found.group(1))
+            elif _listening(gdb_port) and _listening(serial_port):
                 return Standin(proc.pid, gdb_port, serial_port, str(log), tuple(argv))
             time.sleep(0.02)
         if proc.poll() is None:

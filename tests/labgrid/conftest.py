@@ -17,6 +17,7 @@ from harness.defaults import REPO_ROOT
 
 STANDIN = REPO_ROOT / "tools" / "labgrid_standin.py"
 PLACE = "hil-test-place"
+QEMU_PLACE = "hil-test-qemu"
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,20 @@ class Bench:
     coordinator: str
     place: str
     folder: Path
+    qemu_place: str = QEMU_PLACE
 
-    def client(self, *args: str, user: str = "hil-test-observer") -> subprocess.CompletedProcess[str]:
+    @property
+    def lab(self) -> Path:
+        """The lab.toml with the row of the QEMU place (lg-stm32f4)."""
+        return self.folder / "lab.toml"
+
+    def client(self, *args: str, user: str = "hil-test-observer", place: str | None = None
+               ) -> subprocess.CompletedProcess[str]:  # fmt: skip
         """labgrid-client as a person at the bench types it (another user than any run)."""
         env = {**os.environ, "LG_USERNAME": user}
-        return subprocess.run([str(LABGRID_VENV / "bin" / "labgrid-client"), "-x", self.coordinator, "-p", self.place,
-                               *args], capture_output=True, text=True, timeout=60, env=env, check=False)  # fmt: skip
+        return subprocess.run([str(LABGRID_VENV / "bin" / "labgrid-client"), "-x", self.coordinator, "-p",
+                               place or self.place, *args], capture_output=True, text=True, timeout=60, env=env,
+                              check=False)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +48,8 @@ def labgrid_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
             pytest.skip(f"labgrid's venv is missing ({LABGRID_VENV / 'bin' / tool}): `make setup` installs it")
     folder = tmp_path_factory.mktemp("labgrid")
     started = subprocess.run([sys.executable, str(STANDIN), "start", "--dir", str(folder), "--place", PLACE,
-                              "--watch", str(os.getpid())], capture_output=True, text=True, timeout=300,
-                             check=False)  # fmt: skip
+                              "--qemu-place", QEMU_PLACE, "--watch", str(os.getpid())], capture_output=True, text=True,
+                             timeout=300, check=False)  # fmt: skip
     assert started.returncode == 0, started.stdout + started.stderr
     try:
         yield Bench((folder / "coordinator.address").read_text().strip(), PLACE, folder)
@@ -52,8 +61,10 @@ def labgrid_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
 def bench(labgrid_bench: Bench, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
     """The session's bench with LG_COORDINATOR set; its place is free before and after each test."""
     monkeypatch.setenv("LG_COORDINATOR", labgrid_bench.coordinator)
-    assert "acquired: None" in labgrid_bench.client("show").stdout, "the place is held before the test"
+    places = (labgrid_bench.place, labgrid_bench.qemu_place)
+    for place in places:
+        assert "acquired: None" in labgrid_bench.client("show", place=place).stdout, f"{place} is held before the test"
     yield labgrid_bench
-    shown = labgrid_bench.client("show").stdout
-    if "acquired: None" not in shown:
-        labgrid_bench.client("release", "--kick")  # leave it free for the next test, whatever this one did
+    for place in places:
+        if "acquired: None" not in labgrid_bench.client("show", place=place).stdout:
+            labgrid_bench.client("release", "--kick", place=place)  # free for the next test, whatever this one did

@@ -1,7 +1,8 @@
-"""labgrid places with a real labgrid-coordinator and labgrid-exporter (tests/labgrid/conftest.py): HIL tests over
-the place's rfc2217 port, a second client refused while a run holds the place, the place released when a run is
-stopped with SIGTERM, and a run killed with kill -9: the place stays held by a holder that names the dead run, a
-client elsewhere is told how to free it, and the next run on this host takes it over."""
+"""labgrid places with a real labgrid-coordinator and labgrid-exporter (tests/labgrid/conftest.py): a HIL run over
+the place's rfc2217 port holds the place and releases it at its end; a second client is refused meanwhile; SIGTERM
+releases the place; after kill -9 the place stays held by a holder that names the dead run, a client elsewhere is
+told how to free it, and the next run on this host takes it over. A lab.toml row with a place: flashed through its
+row's flasher, reached on the place's port, refused while someone else holds the place."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.boards.labgrid_place import Place, PlaceBusy
+from harness.boards import get_board
+from harness.boards.labgrid_place import Place, PlaceBenchBoard, PlaceBusy, run_user
 from harness.defaults import REPO_ROOT
+from harness.lab import load_lab
 
 from .conftest import Bench
 
@@ -32,9 +35,11 @@ def test_hold_the_place(hil_session):
 """
 
 
-def _pytest(bench: Bench, tmp_path: Path, *args: str, **popen: object) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hil-lg-place", bench.place, "--hil-board",
-            "host", "--hil-report-dir", str(tmp_path / "reports"), "--hil-baselines", "none", *args]  # fmt: skip
+def _pytest(bench: Bench, tmp_path: Path, *args: str, board: tuple[str, ...] | None = None) -> list[str]:
+    """A HIL run's argv, on the place's board (default: --hil-lg-place on the host board's place)."""
+    where = board or ("--hil-lg-place", bench.place, "--hil-board", "host")
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *where, "--hil-report-dir",
+            str(tmp_path / "reports"), "--hil-baselines", "none", *args]  # fmt: skip
 
 
 def _env(bench: Bench, tmp_path: Path) -> dict[str, str]:
@@ -55,14 +60,6 @@ def _holding_run(bench: Bench, tmp_path: Path) -> subprocess.Popen[str]:
             pytest.fail(f"the holding run did not get the place:\n{run.communicate()[0][-4000:]}")
         time.sleep(0.1)
     return run
-
-
-def test_hil_tests_pass_over_the_place_and_release_it(bench: Bench, tmp_path: Path) -> None:
-    done = subprocess.run(_pytest(bench, tmp_path, "tests/hil/test_handshake.py", "-q"), cwd=REPO_ROOT,
-                          env=_env(bench, tmp_path), capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout
-    assert "acquired: None" in bench.client("show").stdout  # released at the end
 
 
 def test_a_second_client_is_refused_while_a_run_holds_the_place(bench: Bench, tmp_path: Path) -> None:
@@ -123,3 +120,33 @@ def test_after_kill_9_the_place_names_the_dead_run_and_the_next_run_takes_it_ove
     assert nxt.returncode == 0, out[-4000:]
     assert f"took labgrid place {bench.place} over from" in out and f"pid {holder.pid} of" in out, out[-4000:]
     assert "acquired: None" in bench.client("show").stdout
+
+
+def test_a_lab_row_with_a_place_is_flashed_and_reached_through_it(bench: Bench) -> None:
+    lab = load_lab(bench.lab)
+    board = get_board("lg-stm32f4", lab=lab)
+    assert isinstance(board, PlaceBenchBoard) and board.lease_key is None  # the coordinator is its lock
+    image = board.build()
+    try:
+        board.flash(image)  # gdb-remote through the stub; the HELLO probe before it already goes through the place
+        url = board.start()  # HELLO with the image's build id over the place's rfc2217 port
+        assert url.startswith("rfc2217://127.0.0.1:") and url.endswith("?ign_set_control"), url
+        assert f"acquired: {os.uname().nodename}/{run_user()}" in bench.client("show", place=bench.qemu_place).stdout
+        assert board.facts()["labgrid_place"] == bench.qemu_place
+    finally:
+        board.stop()
+    assert "acquired: None" in bench.client("show", place=bench.qemu_place).stdout
+
+
+def test_a_lab_row_whose_place_someone_holds_fails_as_the_board_naming_them(bench: Bench, tmp_path: Path) -> None:
+    assert bench.client("acquire", user="alice", place=bench.qemu_place).returncode == 0
+    row = ("--hil-lab", str(bench.lab), "--hil-board", "lg-stm32f4")
+    done = subprocess.run(_pytest(bench, tmp_path, "tests/hil/test_handshake.py", "-q", "-k", "hello_describes",
+                                  "--hil-retries", "0", board=row),
+                          cwd=REPO_ROOT, env=_env(bench, tmp_path), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == 3, out[-4000:]
+    assert f"labgrid place '{bench.qemu_place}' is held by {os.uname().nodename}/alice" in out, out[-4000:]
+    assert f"labgrid-client -p {bench.qemu_place} release --kick" in out, out[-4000:]
+    assert "acquired: " + os.uname().nodename + "/alice" in bench.client("show", place=bench.qemu_place).stdout
