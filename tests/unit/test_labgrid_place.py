@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from harness.boards import BoardError
+from harness.boards import BoardError, get_board
 from harness.boards import labgrid_place as lg
 from harness.defaults import REPO_ROOT
 from harness.lifetime import start_ticks
@@ -96,3 +96,53 @@ def test_without_lg_coordinator_the_place_is_a_usage_error_naming_it(tmp_path) -
         mp.delenv("LG_COORDINATOR", raising=False)
         with pytest.raises(BoardError, match="LG_COORDINATOR is not set"):
             lg.coordinator()
+
+
+def test_the_harness_venv_keeps_pyserial_and_has_no_labgrid() -> None:
+    """labgrid lives in .hil-cache/labgrid-venv: its pyserial-labgrid would provide ``serial`` here, and its pytest
+    plugin would load into every run."""
+    import importlib.metadata
+    import importlib.util
+
+    assert importlib.metadata.packages_distributions()["serial"] == ["pyserial"]
+    assert importlib.util.find_spec("labgrid") is None
+
+
+LAB_ROW = '[boards.lg-1]\nkind = "qemu-stm32f4"\nplace = "bench-7"\nflasher = "none"\n'
+
+
+def test_a_lab_row_with_a_place_needs_no_serial(tmp_path) -> None:
+    from harness.lab import load_lab
+
+    path = tmp_path / "lab.toml"
+    path.write_text(LAB_ROW)
+    row = load_lab(path).row("lg-1")
+    assert (row.place, row.serial) == ("bench-7", "")
+    board = get_board("lg-1", lab=load_lab(path))
+    assert isinstance(board, lg.PlaceBenchBoard) and board.place.name == "bench-7"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            LAB_ROW + 'serial = "socket://127.0.0.1:4000"\n',
+            5,
+            "has a labgrid place, whose NetworkSerialPort is its serial",
+        ),
+        (
+            LAB_ROW + "\n" + LAB_ROW.replace("lg-1", "lg-2"),
+            8,
+            r"has the serial port of \[boards.lg-1\].*labgrid place bench-7",
+        ),
+        (LAB_ROW.replace('place = "bench-7"\n', ""), 1, "has no serial .*or a labgrid place"),
+    ],
+)
+def test_lab_rows_with_places_are_checked(tmp_path, text: str, line: int, message: str) -> None:
+    from harness.lab import LabError, load_lab
+
+    path = tmp_path / "lab.toml"
+    path.write_text(text)
+    with pytest.raises(LabError, match=message) as refused:
+        load_lab(path)
+    assert f"{path}:{line}:" in str(refused.value)
