@@ -150,3 +150,24 @@ def test_a_lab_row_whose_place_someone_holds_fails_as_the_board_naming_them(benc
     assert f"labgrid place '{bench.qemu_place}' is held by {os.uname().nodename}/alice" in out, out[-4000:]
     assert f"labgrid-client -p {bench.qemu_place} release --kick" in out, out[-4000:]
     assert "acquired: " + os.uname().nodename + "/alice" in bench.client("show", place=bench.qemu_place).stdout
+
+
+def test_a_session_closed_for_a_retry_releases_the_place_and_takes_it_again(bench: Bench) -> None:
+    from harness.boards.labgrid_place import LabgridPlaceBoard
+    from harness.session import session_for
+
+    session = session_for(LabgridPlaceBoard("host", bench.place))
+    try:
+        session.link_url = session.board.start()
+        first = session.link_url
+        assert session.open().hello().build_id == session.hello.build_id  # type: ignore[union-attr]
+        session.close()  # what a retry does: the place is released, its ser2net stopped
+        assert "acquired: None" in bench.client("show").stdout
+        session.open()  # the next fixture that needs the board: acquired again, at the port the exporter gives now
+        assert session.link_url is not None and session.link_url.startswith("rfc2217://")
+        assert f"/{run_user()}" in bench.client("show").stdout
+        assert session.client is not None and session.client.hello().build_id == session.hello.build_id  # type: ignore[union-attr]
+        print(f"first link {first}, after the retry {session.link_url}")
+    finally:
+        session.close()
+    assert "acquired: None" in bench.client("show").stdout
