@@ -14,11 +14,12 @@ BENCH_K ?= handshake or lstm_inference or protocol_errors or pytest_embedded or 
 # labgrid places in CI: a real labgrid-coordinator and labgrid-exporter on 127.0.0.1 export two boards' ptys
 # (tools/labgrid_standin.py). These HIL tests run over rfc2217 on the host board's place (--hil-lg-place) and on the
 # lab.toml row of QEMU's place (built, flashed through its GDB stub), then tests/labgrid (a held place refused to a
-# second client, SIGTERM, kill -9). About a minute and a half.
+# second client, SIGTERM, kill -9) on the same stand-in. About 70 s.
 LG_DIR ?= .hil-cache/labgrid
 LG_PLACE ?= hil-host
 LG_ROW ?= lg-stm32f4
 LG_K ?= handshake or lstm_inference or protocol_errors
+LG_ROW_K ?= handshake or lstm_inference
 # Firmware C sources for the format check: what git tracks or would track (generated sources live in ignored build
 # folders and .hil-cache/); every .c/.h below firmware/ outside a git checkout.
 FIRMWARE_C = $(shell git ls-files --cached --others --exclude-standard 'firmware/*.c' 'firmware/*.h' 2>/dev/null \
@@ -54,9 +55,9 @@ test-labgrid: setup
 	$(PY) tools/labgrid_standin.py start --dir $(LG_DIR) --place $(LG_PLACE) --watch $$$$ && \
 	export LG_COORDINATOR=$$(cat $(LG_DIR)/coordinator.address) && \
 	$(PY) -m pytest tests/hil --hil-lg-place $(LG_PLACE) --hil-board host $(if $(LG_K),-k "$(LG_K)") $(PYTEST_ARGS) && \
-	$(PY) -m pytest tests/hil --hil-lab $(LG_DIR)/lab.toml --hil-board $(LG_ROW) $(if $(LG_K),-k "$(LG_K)") \
+	$(PY) -m pytest tests/hil --hil-lab $(LG_DIR)/lab.toml --hil-board $(LG_ROW) $(if $(LG_ROW_K),-k "$(LG_ROW_K)") \
 		$(PYTEST_ARGS) && \
-	$(PY) -m pytest tests/labgrid $(PYTEST_ARGS)
+	HIL_LG_STANDIN=$(LG_DIR) $(PY) -m pytest tests/labgrid $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check harness tests conftest.py tools

@@ -1,8 +1,10 @@
-"""A real labgrid bench for these tests: tools/labgrid_standin.py's coordinator, exporter and host board on a pty,
-started once for the session in a folder of its own. Skipped, with the reason, when labgrid's venv is missing."""
+"""A real labgrid bench for these tests: tools/labgrid_standin.py's coordinator, exporter and boards on ptys, started
+once for the session in a folder of its own (or the one running in $HIL_LG_STANDIN, as make test-labgrid passes).
+Skipped, with the reason, when labgrid's venv is missing."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from harness.defaults import REPO_ROOT
 
 STANDIN = REPO_ROOT / "tools" / "labgrid_standin.py"
 PLACE = "hil-test-place"
+STANDIN_ENV = "HIL_LG_STANDIN"  # a running stand-in's folder to use instead of starting one
 QEMU_PLACE = "hil-test-qemu"
 
 
@@ -46,6 +49,13 @@ def labgrid_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     for tool in ("labgrid-client", "labgrid-coordinator", "labgrid-exporter"):
         if not (LABGRID_VENV / "bin" / tool).is_file():
             pytest.skip(f"labgrid's venv is missing ({LABGRID_VENV / 'bin' / tool}): `make setup` installs it")
+    given = os.environ.get(STANDIN_ENV)
+    if given:  # make test-labgrid's stand-in, already running
+        folder = Path(given).resolve()
+        state = json.loads((folder / "standin.json").read_text())
+        assert state.get("ready"), f"{STANDIN_ENV}={given}: the stand-in there is not ready: {state}"
+        yield Bench(state["coordinator"], state["place"], folder, state["qemu_place"])
+        return
     folder = tmp_path_factory.mktemp("labgrid")
     started = subprocess.run([sys.executable, str(STANDIN), "start", "--dir", str(folder), "--place", PLACE,
                               "--qemu-place", QEMU_PLACE, "--watch", str(os.getpid())], capture_output=True, text=True,
