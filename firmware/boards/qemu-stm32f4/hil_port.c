@@ -25,26 +25,19 @@ static volatile uint32_t hil_peer_tail;
 void USART2_IRQHandler(void)
 {
     while ((HIL_USART2_SR & HIL_USART_SR_RXNE) != 0u) {
-        const uint8_t b = (uint8_t)HIL_USART2_DR;
-        const uint32_t head = hil_peer_head;
-        if (head - hil_peer_tail < HIL_PEER_RX_BUFFER_BYTES) { /* full: the byte is lost and its frame NAKed */
-            hil_peer_ring[head & (HIL_PEER_RX_BUFFER_BYTES - 1u)] = b;
-            hil_peer_head = head + 1u;
-        }
+        CM_RING_PUSH(hil_peer_ring, HIL_PEER_RX_BUFFER_BYTES, hil_peer_head, hil_peer_tail, (uint8_t)HIL_USART2_DR);
     }
 }
 
 size_t hil_port_peer_read(uint8_t *dst, size_t max)
 {
-    const uint32_t head = hil_peer_head;
-    uint32_t tail = hil_peer_tail;
-    size_t n = 0;
-    while (tail != head && n < max) {
-        dst[n++] = hil_peer_ring[tail & (HIL_PEER_RX_BUFFER_BYTES - 1u)];
-        tail++;
-    }
-    hil_peer_tail = tail;
-    return n;
+    return cm_ring_read(hil_peer_ring, HIL_PEER_RX_BUFFER_BYTES, &hil_peer_head, &hil_peer_tail, dst, max);
+}
+
+/* Both rings empty; called with interrupts masked, before a WFI. */
+static int hil_nothing_waiting(void)
+{
+    return cm_rx_head == cm_rx_tail && hil_peer_head == hil_peer_tail;
 }
 
 void hil_port_peer_write(const uint8_t *src, size_t len)
@@ -67,7 +60,7 @@ void hil_port_peer_idle(void)
     /* Sleep until a byte on either link, or 1 ms: the forwarder's timeout must see time pass when nothing comes,
      * and QEMU's virtual clock only moves while the core sleeps when a timer is due. */
     __asm volatile("cpsid i" ::: "memory");
-    if (cm_rx_head == cm_rx_tail && hil_peer_head == hil_peer_tail) {
+    if (hil_nothing_waiting()) {
         HIL_SYST_RVR = HIL_SYSTICK_HZ / 1000u - 1u;
         HIL_SYST_CVR = 0u;
         HIL_SYST_CSR = HIL_SYST_CSR_ENABLE_TICKINT_CPU;
@@ -170,7 +163,7 @@ void hil_port_idle(void)
 #if HIL_PEER_LINK
     /* as cm_idle_until_rx(), with the peer ring too: a frame waiting there must not sleep until the next byte */
     __asm volatile("cpsid i" ::: "memory");
-    if (cm_rx_head == cm_rx_tail && hil_peer_head == hil_peer_tail) {
+    if (hil_nothing_waiting()) {
         __asm volatile("dsb\n wfi" ::: "memory");
     }
     __asm volatile("cpsie i" ::: "memory");

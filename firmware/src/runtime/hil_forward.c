@@ -26,6 +26,7 @@ typedef struct {
     uint64_t peer_ticks;
     hil_status_t peer_status;
     uint16_t failed_step;
+    uint64_t timeout_ticks; /* HIL_PEER_TIMEOUT_MS in counter ticks */
     char peer_reason[HIL_ERROR_REASON_MAX + 1];
 } hil_forward_t;
 
@@ -78,16 +79,13 @@ void hil_forward_on_answer(const hil_header_t *h, const uint8_t *payload)
  * timeout. */
 static int hil_forward_wait(const uint16_t *count, uint16_t want)
 {
-    hil_port_facts_t facts;
-    hil_port_facts(&facts);
-    const uint64_t timeout = (uint64_t)facts.counter_hz / 1000u * HIL_PEER_TIMEOUT_MS;
     uint64_t since = hil_port_counter();
     while (*count < want && hil_fw.peer_status == HIL_OK) {
         if (hil_peer_poll() != 0u) {
             since = hil_port_counter();
             continue;
         }
-        if (hil_port_counter() - since > timeout) {
+        if (hil_port_counter() - since > hil_fw.timeout_ticks) {
             return 1;
         }
         hil_port_peer_idle();
@@ -109,6 +107,11 @@ hil_status_t hil_infer_forward(hil_op_t *op, const uint8_t *input, uint16_t step
     if (4u + out_step > HIL_MAX_PAYLOAD) {
         return hil_fail(op, HIL_ERR_PAYLOAD_TOO_LARGE, "a step's %u output bytes do not fit one peer frame of %u B",
                         out_step, (uint32_t)HIL_MAX_PAYLOAD);
+    }
+    if (hil_fw.timeout_ticks == 0u) { /* once: the facts walk the painted stack, which no wait should repeat */
+        hil_port_facts_t facts;
+        hil_port_facts(&facts);
+        hil_fw.timeout_ticks = (uint64_t)facts.counter_hz / 1000u * HIL_PEER_TIMEOUT_MS;
     }
     if (!hil_fw.greeted) { /* HELLO clears the peer's stored answer, which a seq of ours could otherwise hit */
         hil_fw.peer_status = HIL_OK;

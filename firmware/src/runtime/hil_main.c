@@ -46,6 +46,14 @@ static hil_link_t hil_host = {hil_host_rx,    0u,  0u, hil_host_tx_raw, hil_host
 static uint8_t hil_peer_rx[HIL_WIRE_MAX] __attribute__((aligned(8)));
 static uint8_t hil_peer_tx_raw[HIL_RAW_MAX] __attribute__((aligned(8)));
 static uint8_t hil_peer_tx_wire[HIL_WIRE_MAX];
+static hil_peer_bytes_t hil_peer_bytes;
+
+static void hil_peer_write_counted(const uint8_t *src, size_t len)
+{
+    hil_port_peer_write(src, len);
+    hil_peer_bytes.tx += (uint32_t)len;
+}
+
 static hil_link_t hil_peer = {hil_peer_rx,
                               0u,
                               0u,
@@ -55,9 +63,8 @@ static hil_link_t hil_peer = {hil_peer_rx,
                               0u,
                               0u,
                               {0u, 0u, 0u, 0u},
-                              NULL /* hil_peer_write_counted, set by main() */,
+                              hil_peer_write_counted,
                               hil_forward_on_answer};
-static hil_peer_bytes_t hil_peer_bytes;
 #endif
 
 /* Answers to frames that were not executed (NAK, bad version, too large) go through their own buffers so the
@@ -237,12 +244,6 @@ static size_t hil_peer_read_counted(uint8_t *dst, size_t max)
     return n;
 }
 
-static void hil_peer_write_counted(const uint8_t *src, size_t len)
-{
-    hil_port_peer_write(src, len);
-    hil_peer_bytes.tx += (uint32_t)len;
-}
-
 size_t hil_peer_poll(void)
 {
     return hil_link_poll(&hil_peer, hil_peer_read_counted);
@@ -282,9 +283,6 @@ static void hil_banner(void)
 
 int main(void)
 {
-#if HIL_PEER_LINK
-    hil_peer.write = hil_peer_write_counted;
-#endif
     hil_port_init();
     hil_ops_init();
     hil_banner();

@@ -271,11 +271,16 @@ hil_status_t hil_op_infer(hil_op_t *op)
     if ((flags & ~(HIL_INFER_FLAGS | HIL_INFER_FORWARD)) != 0u) {
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "unknown infer flags 0x%02x", (uint32_t)flags);
     }
-#if !HIL_PEER_LINK
     if ((flags & HIL_INFER_FORWARD) != 0u) {
+#if HIL_PEER_LINK
+        if ((kind->flags & HIL_KIND_RECURRENT) == 0u) {
+            return hil_fail(op, HIL_ERR_BAD_REQUEST, "FORWARD runs a recurrent model step by step; %s is not one",
+                            kind->name);
+        }
+#else
         return hil_fail(op, HIL_ERR_BAD_REQUEST, "FORWARD needs a peer link; this build has none (HIL_PEER_LINK 0)");
-    }
 #endif
+    }
     if ((flags & HIL_INFER_CONTINUE) != 0u) {
         if ((kind->flags & HIL_KIND_RECURRENT) == 0u) {
             return hil_fail(op, HIL_ERR_BAD_REQUEST, "%s has no state to continue", kind->name);
@@ -287,8 +292,6 @@ hil_status_t hil_op_infer(hil_op_t *op)
         }
     }
     const uint32_t want_values = (uint32_t)steps * in_size;
-    uint32_t bits0 = 0u;
-    (void)bits0;
     const void *input;
     const uint32_t inline_bytes = (uint32_t)op->req_len - 4u;
     if (inline_bytes != 0u) {
@@ -317,24 +320,10 @@ hil_status_t hil_op_infer(hil_op_t *op)
         }
         input = hil_rt.input;
     }
-#if HIL_PEER_LINK
-    if ((flags & HIL_INFER_FORWARD) != 0u) {
-        if ((kind->flags & HIL_KIND_RECURRENT) == 0u) {
-            return hil_fail(op, HIL_ERR_BAD_REQUEST, "FORWARD runs a recurrent model step by step; %s is not one",
-                            kind->name);
-        }
-        if (kind->in_elem == 4u && hil_first_non_finite((const float *)input, want_values, &bits0) != want_values) {
-            return hil_fail(op, HIL_ERR_NON_FINITE, "input holds %s", hil_non_finite_name(bits0));
-        }
-        st = hil_infer_forward(op, (const uint8_t *)input, steps, flags);
-        hil_rt.stream_live = (uint8_t)(st == HIL_OK);
-        return st;
-    }
-#endif
     const uint32_t steps_out = (flags & HIL_INFER_ALL_STEPS) != 0u ? steps : 1u;
     const uint32_t out_values = steps_out * out_size; /* <= 65535 * 65535: fits, its bytes may not */
     const uint64_t answer = HIL_INFER_HEADER_SIZE + (uint64_t)out_values * out_elem;
-    if (answer > HIL_MAX_PAYLOAD) {
+    if ((flags & HIL_INFER_FORWARD) == 0u && answer > HIL_MAX_PAYLOAD) { /* forwarded: the peer's, checked there */
         return hil_fail(op, HIL_ERR_PAYLOAD_TOO_LARGE, "answer needs %ux%u outputs, max payload is %u B", steps_out,
                         out_size, (uint32_t)HIL_MAX_PAYLOAD);
     }
@@ -345,6 +334,13 @@ hil_status_t hil_op_infer(hil_op_t *op)
     if (bad != want_values) {
         return hil_fail(op, HIL_ERR_NON_FINITE, "input[%u] is %s", bad, hil_non_finite_name(bits));
     }
+#if HIL_PEER_LINK
+    if ((flags & HIL_INFER_FORWARD) != 0u) {
+        st = hil_infer_forward(op, (const uint8_t *)input, steps, flags);
+        hil_rt.stream_live = (uint8_t)(st == HIL_OK);
+        return st;
+    }
+#endif
     void *out = op->resp + HIL_INFER_HEADER_SIZE;
 
     /* Nothing but the kernel between the two reads: the difference is what the regression gates compare. The call

@@ -9,17 +9,23 @@ uint8_t cm_rx_ring[HIL_RX_BUFFER_BYTES];
 volatile uint32_t cm_rx_head;
 volatile uint32_t cm_rx_tail;
 
+size_t cm_ring_read(const uint8_t *ring, uint32_t size, volatile uint32_t *head, volatile uint32_t *tail, uint8_t *dst,
+                    size_t max)
+{
+    const uint32_t h = *head;
+    uint32_t t = *tail;
+    size_t n = 0;
+    while (t != h && n < max) {
+        dst[n++] = ring[t & (size - 1u)];
+        t++;
+    }
+    *tail = t;
+    return n;
+}
+
 size_t hil_port_read(uint8_t *dst, size_t max)
 {
-    const uint32_t head = cm_rx_head;
-    uint32_t tail = cm_rx_tail;
-    size_t n = 0;
-    while (tail != head && n < max) {
-        dst[n++] = cm_rx_ring[tail & (HIL_RX_BUFFER_BYTES - 1u)];
-        tail++;
-    }
-    cm_rx_tail = tail;
-    return n;
+    return cm_ring_read(cm_rx_ring, HIL_RX_BUFFER_BYTES, &cm_rx_head, &cm_rx_tail, dst, max);
 }
 
 /* cm_startup() painted the stack below its frame with CM_STACK_PAINT: the deepest overwritten word is the high-water

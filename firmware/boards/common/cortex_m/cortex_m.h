@@ -56,19 +56,27 @@ extern uint8_t cm_rx_ring[HIL_RX_BUFFER_BYTES];
 extern volatile uint32_t cm_rx_head;
 extern volatile uint32_t cm_rx_tail;
 
-/* From the board's RX interrupt, once per received byte. A full ring drops the byte: that frame then fails its CRC,
- * is NAKed and sent again. A macro rather than an inline function: GCC lays out the interrupt's loop around an
- * inlined call differently (two instructions more or less per byte), and this way the byte path compiles exactly as
- * it did when each board had its own copy. */
-#define CM_RX_RING_PUSH(byte)                                                                                          \
+/* Push one received byte into a ring of `size` bytes (a power of two) from a UART's RX interrupt; a full ring drops
+ * the byte: that frame then fails its CRC, is NAKed and sent again. A macro rather than an inline function: GCC
+ * lays out the interrupt's loop around an inlined call differently (two instructions more or less per byte), and
+ * this way the byte path compiles exactly as it did when each board had its own copy. */
+#define CM_RING_PUSH(ring, size, head, tail, byte)                                                                     \
     do {                                                                                                               \
         const uint8_t cm_b_ = (byte);                                                                                  \
-        const uint32_t cm_head_ = cm_rx_head;                                                                          \
-        if (cm_head_ - cm_rx_tail < HIL_RX_BUFFER_BYTES) {                                                             \
-            cm_rx_ring[cm_head_ & (HIL_RX_BUFFER_BYTES - 1u)] = cm_b_;                                                 \
-            cm_rx_head = cm_head_ + 1u;                                                                                \
+        const uint32_t cm_head_ = (head);                                                                              \
+        if (cm_head_ - (tail) < (size)) {                                                                              \
+            (ring)[cm_head_ & ((size)-1u)] = cm_b_;                                                                    \
+            (head) = cm_head_ + 1u;                                                                                    \
         }                                                                                                              \
     } while (0)
+
+/* From the board's RX interrupt, once per received byte of the host link. */
+#define CM_RX_RING_PUSH(byte) CM_RING_PUSH(cm_rx_ring, HIL_RX_BUFFER_BYTES, cm_rx_head, cm_rx_tail, byte)
+
+/* Copy up to `max` bytes out of a ring of `size` bytes (a power of two) without blocking; hil_port_read() is this on
+ * the host link's ring, a board's peer link the same on its own. */
+size_t cm_ring_read(const uint8_t *ring, uint32_t size, volatile uint32_t *head, volatile uint32_t *tail, uint8_t *dst,
+                    size_t max);
 
 /* The body of hil_port_idle(): sleep until an interrupt unless a byte is already waiting. Interrupts are off between
  * the check and WFI, so a byte arriving in between still wakes the core (a pending interrupt ends WFI even when
