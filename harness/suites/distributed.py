@@ -37,6 +37,10 @@ from harness.session import BoardSession, session_for
 from harness.suites.replay import CORE_HZ, UART_BITS_PER_BYTE
 
 PEER_DEFINES = {"HIL_PEER_LINK": "1"}
+# The shipped splits (bench split, tests/hil/test_distributed.py): 53,916 B of weights fit one board; 123,548 B are
+# more than one 96 KB board's arena and fit two (75 KB and 51 KB)
+FITS_ONE = LstmModel.random(7, [32, 32], 1, seed=11)
+FITS_ONLY_SPLIT = LstmModel.random(7, [64, 32], 1, seed=12)
 PEER_BOARDS = ("qemu-stm32f4",)  # boards whose port has a peer link (firmware/boards/<b>/hil_port.c)
 
 
@@ -226,14 +230,14 @@ def format_figures(name: str, board: str, f: SplitFigures) -> str:
 def bench_split(board: str = "qemu-stm32f4", *, windows: int = 8, steps: int = 24) -> str:
     """The figures of the two shipped splits, on ``windows`` random sequences (seeded)."""
     x = np.random.default_rng(24).uniform(0, 1, size=(windows, steps, 7)).astype(np.float32)
-    small = LstmModel.random(7, [32, 32], 1, seed=11)
-    large = LstmModel.random(7, [64, 32], 1, seed=12)
     out = []
     with board_pair(board) as pair:
         out.append(
-            format_figures("LSTM 7-32-32-1 (fits one board)", board, measure(pair, small, x, single=pair.upper.client))
+            format_figures(
+                "LSTM 7-32-32-1 (fits one board)", board, measure(pair, FITS_ONE, x, single=pair.upper.client)
+            )
         )
-        refusal = refuses_whole(pair.upper.client, large)
-        out.append(format_figures("LSTM 7-64-32-1 (fits only split)", board, measure(pair, large, x)))
+        refusal = refuses_whole(pair.upper.client, FITS_ONLY_SPLIT)
+        out.append(format_figures("LSTM 7-64-32-1 (fits only split)", board, measure(pair, FITS_ONLY_SPLIT, x)))
         out.append(f"  one board: {refusal}")
     return "\n".join(out)

@@ -23,10 +23,8 @@ from tests.hil.test_lstm_inference import ATOL
 
 STEPS = 24
 WINDOWS = 8
-# fits one board (53,916 B of weights): compared with that board running it whole
-SMALL = LstmModel.random(7, [32, 32], 1, seed=11)
-# 123,548 B of weights: more than the 78-80 KB arena of one 96 KB board; 75 KB and 51 KB split
-LARGE = LstmModel.random(7, [64, 32], 1, seed=12)
+SMALL = distributed.FITS_ONE  # compared with one board running it whole
+LARGE = distributed.FITS_ONLY_SPLIT  # more than the 78-80 KB arena of one 96 KB board
 PEER_TIMEOUT_S = 2.0  # HIL_PEER_TIMEOUT_MS of firmware/include/hil/hil_config.h
 
 
