@@ -1,0 +1,100 @@
+"""What every importer returns and raises: the model it mapped, and how the file's own framework runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from harness.models.dense import MlpModel
+from harness.models.lstm import LstmModel
+from harness.models.quant.qmodels import QMlp
+
+DeviceModel = LstmModel | MlpModel | QMlp
+FinalActivation = Literal["softmax", "sigmoid"]
+
+
+class ImportRefused(ValueError):
+    """The file holds something the device cannot run as the file means it: an operator, a layer or an attribute
+    with no device counterpart. The message names it and where it is."""
+
+
+class FrameworkMissing(ImportError):
+    """Reading or running this kind of file needs a package that is not installed; the message says which."""
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """The file's own framework running the file: ``run(X)`` takes the batch the device takes (float32, or the
+    integer codes of an integer model) and returns its outputs ``[N, outputs]``."""
+
+    name: str  # e.g. "onnxruntime 1.23.2"
+    run: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class ImportedModel:
+    """A model file mapped onto a device model.
+
+    ``sequence``: the input is ``[steps, features]`` (an LSTM), else a vector of ``features``. ``steps`` is the
+    sequence length the file fixes, or None when any length runs. ``final_activation`` is the file's last operator
+    when it is a softmax or sigmoid over the outputs: the device answers the values before it and the harness
+    applies it, in float64, before comparing with the framework (it changes no ranking and costs the device
+    nothing worth measuring)."""
+
+    path: Path
+    format: str
+    model: DeviceModel
+    sequence: bool
+    features: int
+    steps: int | None = None
+    final_activation: FinalActivation | None = None
+    layers: tuple[str, ...] = field(default=())
+    # a clip of the LSTM cell state the file asks for (LiteRT's cell_clip) and the device does not do: the same
+    # results while |c| stays below it, which validation checks on the data
+    cell_clip: float | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return isinstance(self.model, QMlp)
+
+    @property
+    def outputs(self) -> int:
+        if isinstance(self.model, LstmModel):
+            return self.model.output_size
+        if isinstance(self.model, MlpModel):
+            return self.model.sizes[-1]
+        return self.model.layers[-1].rows
+
+    def describe(self) -> str:
+        shape = f"[{self.steps or 'T'}, {self.features}]" if self.sequence else f"[{self.features}]"
+        head = f"{self.path.name} ({self.format}): input {shape} -> {self.outputs}"
+        tail = f", then {self.final_activation} on the host" if self.final_activation else ""
+        return head + tail + "".join(f"\n  {line}" for line in self.layers)
+
+
+def finish(y: np.ndarray, activation: FinalActivation | None) -> np.ndarray:
+    """The host's part of a model whose last operator is ``activation``: applied to the device's ``y [N, out]``."""
+    y = np.asarray(y, dtype=np.float64)
+    if activation is None:
+        return y
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-y))
+    z = np.exp(y - y.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def need(module: str, package: str, what: str):
+    """Import ``module`` or say which package to install for ``what``."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise FrameworkMissing(
+            f"{what} needs the Python package {package!r} ({exc}); install it into the harness's environment: "
+            f"'.venv/bin/pip install {package}' (or 'pip install -e .[validate]' for every importer's packages)"
+        ) from exc
