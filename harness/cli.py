@@ -1,4 +1,5 @@
-"""`python -m harness run|report|baseline|boards|build|bench`: the same code as the pytest plugin, from a shell."""
+"""`python -m harness run|validate|report|baseline|boards|build|bench`: the same code as the pytest plugin, from a
+shell."""
 
 from __future__ import annotations
 
@@ -240,6 +241,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return int(code)
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    """A model file on a board, three ways: `run` with the validate test (harness/suites/validate_case.py), so the
+    run folder, rows, report, budgets and exit codes are those of any run."""
+    from harness.importers import FrameworkMissing, ImportRefused, load_model
+
+    model = Path(args.model).expanduser().resolve()
+    try:
+        imported = load_model(model)  # refuse here, before a board starts, what cannot be mapped
+    except (FileNotFoundError, ImportRefused, FrameworkMissing) as exc:
+        print(f"validate: {exc}", file=sys.stderr)
+        return 2
+    print(imported.describe(), flush=True)
+    dataset = args.dataset
+    if Path(dataset).expanduser().suffix.lower() == ".csv":
+        dataset = str(Path(dataset).expanduser().resolve())
+    args.pytest_args = [str(REPO_ROOT / "harness" / "suites" / "validate_case.py"), "--hil-validate-model", str(model),
+                        "--hil-validate-dataset", dataset]  # fmt: skip
+    if args.windows is not None:
+        args.pytest_args += ["--hil-validate-windows", str(args.windows)]
+    args.board = args.board or [DEFAULT_BOARD]
+    args.k, args.workers = None, 0
+    return _cmd_run(args)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.reporting import history, runs
 
@@ -355,6 +380,26 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--board", default=DEFAULT_BOARD, help="a board kind, or a row of the bench inventory")
     build.add_argument("--lab", default=None, help="the bench inventory (default $HIL_LAB, else ./lab.toml)")
     build.set_defaults(func=_cmd_build)
+
+    val = sub.add_parser(
+        "validate",
+        help="validate a model file (.onnx, .tflite, .keras, .pt) on a board against its own framework and the "
+        "numpy reference, on real windows; writes reports/<run_id>/ (docs/validate.md)",
+    )
+    val.add_argument("model", help="the model file")
+    val.add_argument("--dataset", required=True, help="a dataset of datasets/ (its test split) or a CSV file")
+    val.add_argument("--board", action="append", default=None, help=f"board name (default {DEFAULT_BOARD})")
+    val.add_argument(
+        "--windows", type=int, default=None, help="windows to compare (default: 6 with --size quick, 48 with full)"
+    )
+    val.add_argument("--size", choices=("quick", "full"), default="quick", help="windows when --windows is not given")
+    val.add_argument("--link", default=None, help="URL of an already running board instead of starting one")
+    val.add_argument("--lab", default=None, help="bench inventory whose rows --board may name (default $HIL_LAB)")
+    val.add_argument("--report-dir", default=str(DEFAULT_REPORTS), help="root of run folders")
+    val.add_argument("--retries", type=int, default=1, help="retries after a flash/link/board failure")
+    val.add_argument("--baselines", default=None, help="folder of <board>.toml budgets (default reports/baselines)")
+    val.add_argument("--no-browser", action="store_true", help="skip opening the report in headless Chromium")
+    val.set_defaults(func=_cmd_validate)
 
     bench = sub.add_parser("bench", help="print benchmark figures")
     bench.add_argument("what", choices=("lstm", "train", "esn", "quant", "pipeline", "split"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import serial
@@ -17,6 +18,9 @@ from harness.proto.client import Client
 from harness.reporting import results, runs
 from harness.reporting.baselines import BudgetBook, Verdict
 from harness.session import BoardSession, Deployment, session_for
+
+if TYPE_CHECKING:
+    from harness.suites.validate import ValidationResult
 
 
 @pytest.fixture(scope="session")
@@ -157,6 +161,23 @@ def deploy(hil_session: BoardSession) -> Callable[..., Deployment]:
     """Per test: deploy(model, where="auto"|"arena"|"flash") -> Deployment, the model on the device, ready to infer
     (dep.client.infer(x)). Any kind: LstmModel, dense.MlpModel, a model from harness.models.quant, or blob bytes."""
     return hil_session.deploy
+
+
+@pytest.fixture
+def validate_model(
+    request: pytest.FixtureRequest, hil_session: BoardSession, record: Callable[..., None]
+) -> Callable[..., ValidationResult]:
+    """Per test: validate_model(path, dataset=NAME|CSV, windows=N) -> ValidationResult. Imports the model file
+    (.onnx, .tflite, .keras, .pt), deploys it on the board under test, compares its framework, the numpy reference
+    and the device on real windows, records the figures as rows; ``.check()`` fails the test with every figure and,
+    when the device and the reference part, the first step, layer, gate and unit where they do (docs/validate.md)."""
+    from harness.suites.validate import validate
+
+    def _validate(path: str | Path, *, dataset: str, windows: int | None = None) -> ValidationResult:
+        count = windows if windows is not None else options.windows(request.config)
+        return validate(hil_session, Path(path), dataset=dataset, windows=count, record=record)
+
+    return _validate
 
 
 @pytest.fixture(scope="session")

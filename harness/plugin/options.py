@@ -104,6 +104,11 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="show harness.progress lines (uploads, windows, budget verdicts) live while tests run",
     )
+    # `python -m harness validate` passes these to its test file (harness/suites/validate_case.py)
+    group.addoption("--hil-validate-model", default=None, metavar="PATH", help="model file for the validate test")
+    group.addoption("--hil-validate-dataset", default=None, metavar="NAME|CSV", help="its data (dataset or CSV)")
+    group.addoption("--hil-validate-windows", type=int, default=None, metavar="N",
+                    help="windows to validate on (default: by --hil-size)")  # fmt: skip
 
 
 def baud(config: pytest.Config) -> int | None:
