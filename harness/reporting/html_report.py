@@ -562,6 +562,46 @@ def _latency_section(data: RunData) -> str | None:
     return _png(fig, "latency per model and board") + tbl
 
 
+@section("validate", "Model files validated: framework, numpy reference and device")
+def _validate_section(data: RunData) -> str | None:
+    """harness.suites.validate's rows: per model file and board, each pair's ST metrics, accuracy, the device's
+    time per inference and memory."""
+    rows = data.rows[data.rows["metric"].str.startswith("validate_")]
+    if rows.empty:
+        return None
+    data.used |= set(rows["metric"])
+    pairs = ("framework_vs_numpy", "numpy_vs_device", "framework_vs_device")
+    table = []
+    for (model, board), part in rows.groupby(["model", "board"], sort=True):
+        value = part.groupby("metric")["value"].last()
+
+        def get(metric: str, fmt: str = ".3g", value: pd.Series = value) -> str:
+            return "-" if metric not in value else format(float(value[metric]), fmt)
+
+        for pair in pairs:
+            codes = get(f"validate_{pair}_codes_differ", "g")
+            table.append([_esc(model), _esc(board), pair.replace("_vs_", " vs "), get(f"validate_{pair}_max_abs"),
+                          get(f"validate_{pair}_rmse"), get(f"validate_{pair}_mae"), get(f"validate_{pair}_l2r"),
+                          get(f"validate_{pair}_cos", ".9f"), codes])  # fmt: skip
+        latency = [m for m in value.index if m.startswith("validate_latency_")]
+        extra = [f"{m.removeprefix('validate_latency_')} {float(value[m]):,.0f}" for m in latency]
+        extra += [f"accuracy {w} {get(f'validate_accuracy_{w}', '.4f')}" for w in ("framework", "numpy", "device")
+                  if f"validate_accuracy_{w}" in value]  # fmt: skip
+        extra += [f"{m.removeprefix('validate_').removesuffix('_bytes')} {float(value[m]):,.0f} B"
+                  for m in ("validate_model_bytes", "validate_arena_high_water_bytes",
+                            "validate_stack_high_water_bytes") if m in value]  # fmt: skip
+        if "validate_divergence_step" in value:
+            extra.append(f"first divergence at step {float(value['validate_divergence_step']):g} (see the test's "
+                         "failure message)")  # fmt: skip
+        table.append([_esc(model), _esc(board), "per inference", f'<span class="small">{_esc("; ".join(extra))}'
+                      "</span>", "", "", "", "", ""])  # fmt: skip
+    headers = ["model file", "board", "pair", "max |d|", "RMSE", "MAE", "L2R", "COS", "codes differ"]
+    note = ('<p class="small">framework vs numpy checks the importer, numpy vs device the firmware, framework vs '
+            "device is what the user gets. Integer models are compared code for code (codes differ must be 0); "
+            "float tolerances are in harness/suites/validate.py with their reason.</p>")  # fmt: skip
+    return _table(headers, table) + note
+
+
 @section("replay", "Real-time replay: each request against its deadline")
 def _replay_section(data: RunData) -> str | None:
     """harness.suites.replay's rows: per request the device's time at the target's clock plus the wire's at the
