@@ -1,0 +1,54 @@
+"""Bring your own model: every shipped model file (tests/models, made by the frameworks) validated on the board
+three ways, through the ``validate_model`` fixture a user's own test calls; and a validation that must fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.importers import FrameworkMissing, Reference, reference_for
+from harness.suites.validate import ValidationFailed, validate
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+CASES = [
+    ("weather_lstm2x16.onnx", "beijing_pm"),
+    ("imu_mlp.onnx", "basic_motions"),
+    ("electricity_lstm16.tflite", "electricity_hourly"),
+    ("imu_mlp_int8.tflite", "basic_motions"),
+    ("electricity_lstm16.keras", "electricity_hourly"),
+    ("weather_lstm2x16.pt", "beijing_pm"),
+]
+
+
+@pytest.mark.hil_requires("lstm_f32")
+@pytest.mark.parametrize(("name", "dataset"), CASES, ids=[c[0] for c in CASES])
+def test_model_file_validates_on_the_board(name: str, dataset: str, validate_model) -> None:
+    try:
+        result = validate_model(MODELS / name, dataset=dataset).check()
+    except FrameworkMissing as exc:
+        pytest.skip(str(exc))
+    if result.imported.quantized:  # an int8 LiteRT model: the device answers LiteRT's codes, every one
+        assert all(p.lsb_differ == 0 for p in result.pairs.values())
+    if result.accuracy:
+        assert result.accuracy["device"] == result.accuracy["framework"]
+
+
+@pytest.mark.hil_requires("lstm_f32")
+def test_a_reference_that_disagrees_fails_with_its_figures(hil_session) -> None:
+    """The check can fail: a framework answer moved by 1e-3 (a misread file) fails framework vs numpy and
+    framework vs device, and the message carries the figures."""
+    path = MODELS / "electricity_lstm16.keras"
+    try:
+        honest = reference_for(path)
+    except FrameworkMissing as exc:
+        pytest.skip(str(exc))
+    skewed = Reference(name="skewed", run=lambda X: np.asarray(honest.run(X)) + 1e-3)
+    result = validate(hil_session, path, dataset="electricity_hourly", windows=3, reference=skewed)
+    assert not result.pairs["framework_vs_numpy"].passed
+    assert not result.pairs["framework_vs_device"].passed
+    assert result.pairs["numpy_vs_device"].passed
+    with pytest.raises(ValidationFailed, match=r"framework_vs_numpy +max\|d\| 0\.001"):
+        result.check()
