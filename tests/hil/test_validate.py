@@ -52,3 +52,34 @@ def test_a_reference_that_disagrees_fails_with_its_figures(hil_session) -> None:
     assert result.pairs["numpy_vs_device"].passed
     with pytest.raises(ValidationFailed, match=r"framework_vs_numpy +max\|d\| 0\.001"):
         result.check()
+
+
+@pytest.mark.hil_requires("lstm_f32")
+def test_trained_scale_lstm_128_over_168_steps_within_tolerance(hil_session, tmp_path: Path, record) -> None:
+    """The tolerance's reason holds for weights at trained scale, not only PyTorch's small default init: an ONNX
+    LSTM(128) with weights uniform in +-0.3 over 168 real weather steps, against onnxruntime."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from harness.models.lstm import LstmModel, to_onnx
+    from harness.suites.validate import FLOAT_TOL
+
+    model = LstmModel.random(7, [128], 1, seed=3, scale=0.3)
+    W, R, B = to_onnx(model.layers[0])
+    inits = [numpy_helper.from_array(a, n) for a, n in ((W, "W"), (R, "R"), (B, "B"))]
+    inits += [numpy_helper.from_array(model.dense_w, "hw"), numpy_helper.from_array(model.dense_b, "hb"),
+              numpy_helper.from_array(np.array([0], np.int64), "ax")]  # fmt: skip
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+        helper.make_node("LSTM", ["xt", "W", "R", "B"], ["y", "y_h"], hidden_size=128),
+        helper.make_node("Squeeze", ["y_h", "ax"], ["h"]),
+        helper.make_node("Gemm", ["h", "hw", "hb"], ["out"], transB=1),
+    ]
+    graph = helper.make_graph(nodes, "lstm128", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 168, 7])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1])], inits)  # fmt: skip
+    path = tmp_path / "lstm128_trained_scale.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    result = validate(hil_session, path, dataset="beijing_pm", windows=3, record=record)
+    worst = max(p.max_abs for p in result.pairs.values())
+    assert worst <= FLOAT_TOL, result.describe()

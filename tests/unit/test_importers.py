@@ -203,3 +203,37 @@ def test_not_a_tflite_file(tmp_path: Path) -> None:
     shutil.copy(MODELS / "imu_mlp.onnx", tmp_path / "fake.tflite")
     with pytest.raises(ImportRefused, match="not a TFLite flatbuffer"):
         load_model(tmp_path / "fake.tflite")
+
+
+# ---------------------------------------------------------------------------------------------- data and CLI
+
+
+def test_a_users_csv_gives_windows_and_labels(tmp_path: Path) -> None:
+    from harness.suites.validate import ValidationError
+
+    rng = np.random.default_rng(1)
+    rows = 300
+    frame = {f"c{k}": rng.normal(size=rows) for k in range(7)}
+    frame["label"] = np.where(np.arange(rows) % 2 == 0, "walk", "run")
+    import pandas as pd
+
+    csv = tmp_path / "mine.csv"
+    pd.DataFrame(frame).to_csv(csv, index=False)
+    model = load_model(MODELS / "weather_lstm2x16.pt")  # any steps: 24 per window
+    inputs = inputs_for(model, str(csv), 10)
+    assert inputs.X.shape == (10, 24, 7)
+    assert set(inputs.labels.tolist()) <= {0, 1}
+    np.testing.assert_array_equal(inputs.X[0], pd.read_csv(csv).iloc[:24, :7].to_numpy(np.float32))
+    pd.DataFrame({"a": rng.normal(size=50), "b": rng.normal(size=50)}).to_csv(csv, index=False)
+    with pytest.raises(ValidationError, match=r"takes \[T, 7\] but mine.csv .* gives 2 values per step"):
+        inputs_for(model, str(csv), 10)
+
+
+def test_validate_refuses_a_file_before_starting_a_board(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    (tmp_path / "m.tflite").write_bytes(b"not a model at all")
+    code = main(["validate", str(tmp_path / "m.tflite"), "--dataset", "beijing_pm", "--report-dir", str(tmp_path)])
+    assert code == 2
+    assert "not a TFLite flatbuffer" in capsys.readouterr().err
+    assert not any(tmp_path.glob("2*")), "no run folder for a refused file"
