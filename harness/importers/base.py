@@ -11,9 +11,9 @@ import numpy as np
 
 from harness.models.dense import MlpModel
 from harness.models.lstm import LstmModel
-from harness.models.quant.qmodels import QMlp
+from harness.models.quant.qmodels import QLstm, QMlp
 
-DeviceModel = LstmModel | MlpModel | QMlp
+DeviceModel = LstmModel | MlpModel | QMlp | QLstm
 FinalActivation = Literal["softmax", "sigmoid"]
 
 
@@ -59,7 +59,7 @@ class ImportedModel:
 
     @property
     def quantized(self) -> bool:
-        return isinstance(self.model, QMlp)
+        return isinstance(self.model, QMlp | QLstm)
 
     @property
     def outputs(self) -> int:
@@ -67,6 +67,8 @@ class ImportedModel:
             return self.model.output_size
         if isinstance(self.model, MlpModel):
             return self.model.sizes[-1]
+        if isinstance(self.model, QLstm):
+            return self.model.head.rows
         return self.model.layers[-1].rows
 
     def describe(self) -> str:

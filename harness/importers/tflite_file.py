@@ -21,7 +21,7 @@ from harness.importers.base import ImportedModel, ImportRefused, Reference, need
 from harness.models.dense import DenseLayer, MlpModel
 from harness.models.lstm import LstmLayer, LstmModel
 from harness.models.quant.calibration import AffineQuant, QuantizationError
-from harness.models.quant.qmodels import QDense, QMlp, QWeights
+from harness.models.quant.qmodels import QDense, QLstm, QLstmLayer, QMlp, QWeights
 
 SUFFIXES = (".tflite",)
 FORMAT = "tflite"
@@ -270,10 +270,56 @@ def _fc_int8(f: _File, k: int, op: Any, in_q: tuple[float, int]) -> QDense:
     )
 
 
+_GATE_FRAC = 12  # LiteRT's integer LSTM keeps gate pre-activations in Q3.12, as the device does
+
+
+def _lstm_int8(f: _File, k: int, op: Any, x_q: tuple[float, int]) -> QLstmLayer:
+    """LiteRT's 8x8_16 integer LSTM onto the device's s8 LSTM: the same structure (input and recurrent parts
+    requantized to Q3.12 apart, a power-of-two int16 cell, h = requant(o * tanh(c)) + zero point); what differs is
+    in docs/validate.md (int8 LSTMs) and measured by validation."""
+    opts = op.builtinOptions
+    if getattr(opts, "fusedActivationFunction", _ACT_TANH) != _ACT_TANH or getattr(opts, "timeMajor", False):
+        raise f.refuse(k, op, "only a tanh cell activation and batch-major input are mapped")
+    ins = list(op.inputs) + [-1] * (24 - len(op.inputs))
+    if ins[1] < 0 or any(ins[s] >= 0 for s in (9, 10, 11, 16, 20, 21, 22, 23)):
+        raise f.refuse(k, op, "CIFG, peepholes, projection or layer norm: not the device's LSTM")
+    h_index, c_index = ins[18], ins[19]
+    h_scale, h_zp = (float(v[0]) for v in f.quant(h_index))
+    c_scale = float(f.quant(c_index)[0][0])
+    cell_frac = -math.frexp(c_scale)[1] + 1
+    if c_scale != 2.0**-cell_frac or not 0 <= cell_frac <= 15:
+        raise f.refuse(k, op, f"cell scale {c_scale}: the device's cell is int16 with a power-of-two scale")
+    clip = float(getattr(opts, "cellClip", 0.0))
+    if clip and clip / c_scale < 32767:  # the converter's usual 10 is far beyond an int16 cell of scale 2^-14
+        raise f.refuse(k, op, f"cell clip {clip} inside the int16 cell's range: the device does not clip")
+    x_scale, x_zp = x_q
+    w_ih, w_hh, bias, ih_m, ih_s, hh_m, hh_s = [], [], [], [], [], [], []
+    for gate in range(4):  # i, f, c (g), o: PyTorch's order
+        wi = f.const(k, op, 1 + gate, "input weights")
+        wh = f.const(k, op, 5 + gate, "recurrent weights")
+        b = f.const(k, op, 12 + gate, "gate bias").astype(np.int64)
+        wi_scale, wh_scale = float(f.quant(ins[1 + gate])[0][0]), float(f.quant(ins[5 + gate])[0][0])
+        m_i, s_i = quantize_multiplier(x_scale * wi_scale * 2.0**_GATE_FRAC)
+        m_h, s_h = quantize_multiplier(h_scale * wh_scale * 2.0**_GATE_FRAC)
+        w_ih.append(wi)
+        w_hh.append(wh)
+        bias.append(b)
+        ih_m += [m_i] * len(wi)
+        ih_s += [s_i] * len(wi)
+        hh_m += [m_h] * len(wh)
+        hh_s += [s_h] * len(wh)
+    h_m, h_s = quantize_multiplier(2.0**-30 / h_scale)
+    return QLstmLayer(
+        w_ih=QWeights(values=np.concatenate(w_ih)), w_hh=QWeights(values=np.concatenate(w_hh)),
+        bias=np.concatenate(bias).astype(np.int32), ih_multiplier=np.array(ih_m, np.int32),
+        ih_shift=np.array(ih_s, np.int8), hh_multiplier=np.array(hh_m, np.int32), hh_shift=np.array(hh_s, np.int8),
+        x_zp=int(x_zp), h_zp=int(h_zp), cell_frac=cell_frac, h_multiplier=int(h_m), h_shift=int(h_s),
+    )  # fmt: skip
+
+
 def _load_int8(f: _File, ops: list[tuple[int, Any]], shape: list[int], sequence: bool) -> ImportedModel:
     if sequence:
-        raise ImportRefused(f"{f.path.name}: an int8 sequence model; int8 LSTMs from LiteRT are not mapped (their "
-                            "integer LSTM differs from the device's: see docs/validate.md)")  # fmt: skip
+        return _load_int8_lstm(f, ops, shape)
     layers: list[QDense] = []
     lines: list[str] = []
     final = None
@@ -310,6 +356,47 @@ def _load_int8(f: _File, ops: list[tuple[int, Any]], shape: list[int], sequence:
                  output=AffineQuant(scale=float(o_s[0]), zero_point=int(o_z[0])))  # fmt: skip
     return ImportedModel(path=f.path, format=FORMAT, model=model, sequence=False, features=int(shape[-1]),
                          steps=None, final_activation=final, layers=tuple(lines))  # fmt: skip
+
+
+def _load_int8_lstm(f: _File, ops: list[tuple[int, Any]], shape: list[int]) -> ImportedModel:
+    x_index = f.graph.inputs[0]
+    if f.tensor(x_index).type != _INT8:
+        raise ImportRefused(f"{f.path.name}: float input around an int8 LSTM; convert with "
+                            "inference_input_type=tf.int8 and inference_output_type=tf.int8")  # fmt: skip
+    s, z = f.quant(x_index)
+    cur = (float(s[0]), int(z[0]))
+    input_quant = AffineQuant(scale=cur[0], zero_point=cur[1])
+    layers: list[QLstmLayer] = []
+    head: QDense | None = None
+    lines: list[str] = []
+    for k, op in ops:
+        name = f.op_name(op)
+        if name == "UNIDIRECTIONAL_SEQUENCE_LSTM" and head is None:
+            layers.append(_lstm_int8(f, k, op, cur))
+            o_s, o_z = f.quant(op.outputs[0])
+            cur = (float(o_s[0]), int(o_z[0]))
+            lay = layers[-1]
+            lines.append(f"LSTM int8 {lay.w_ih.values.shape[1]} -> {lay.hidden_size}, cell Q{15 - lay.cell_frac}."
+                         f"{lay.cell_frac} ({f.where(k, op)})")  # fmt: skip
+        elif name == "STRIDED_SLICE" and layers and head is None:
+            _last_step(f, k, op, shape[1])
+        elif name == "FULLY_CONNECTED" and layers and head is None:
+            head = _fc_int8(f, k, op, cur)
+            if head.act_min != -128 or head.act_max != 127:
+                raise f.refuse(k, op, "a fused activation on the LSTM's head; the device's head is linear")
+            lines.append(f"Dense int8 {head.cols} -> {head.rows} ({f.where(k, op)})")
+        elif name == "RESHAPE":
+            pass
+        else:
+            raise f.refuse(k, op, "not mapped in an int8 sequence model (UNIDIRECTIONAL_SEQUENCE_LSTM, the "
+                                  "STRIDED_SLICE of the last step, one FULLY_CONNECTED head)")  # fmt: skip
+    if not layers or head is None:
+        raise ImportRefused(f"{f.path.name}: an int8 LSTM model needs LSTM layers and a FULLY_CONNECTED head")
+    o_s, o_z = f.quant(f.graph.outputs[0])
+    model = QLstm(kind="s8", layers=layers, head=head, input=input_quant,
+                  output=AffineQuant(scale=float(o_s[0]), zero_point=int(o_z[0])))  # fmt: skip
+    return ImportedModel(path=f.path, format=FORMAT, model=model, sequence=True, features=int(shape[-1]),
+                         steps=int(shape[1]), layers=tuple(lines))  # fmt: skip
 
 
 def reference(path: Path) -> Reference:

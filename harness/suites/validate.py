@@ -27,6 +27,7 @@ from harness import datasets, metrics
 from harness.importers import ImportedModel, Reference, finish, load_model, reference_for
 from harness.models import dense, lstm
 from harness.models.quant import forward as qforward
+from harness.models.quant.qmodels import QLstm
 
 progress = logging.getLogger("harness.progress")
 
@@ -39,6 +40,16 @@ progress = logging.getLogger("harness.progress")
 # framework vs device on qemu-stm32f4). 2e-5 leaves a factor of 40 for other
 # models and data, while a kernel fault (a wrong gate, a skipped step) moves outputs by 1e-3 or more.
 FLOAT_TOL = 2e-5
+
+
+# Integer LSTMs converted by LiteRT: the device maps LiteRT's 8x8_16 LSTM parameter for parameter (Q3.12 gates,
+# the int16 power-of-two cell, the same requantizations), but LiteRT's int16 sigmoid and tanh are approximations of
+# their own: with correctly rounded activations and LiteRT's roundings in the numpy model, 1.2% of h codes still
+# differ at the first step. Measured on tests/models/electricity_lstm16_int8.tflite (400 and 48 test windows): h
+# within 2 LSB of LiteRT's (7.2% of codes differ, 1.4% at step 1, 11% at step 24), the output within 4 LSB.
+# Framework pairs of such a model may differ by 8 codes (twice that); the device and the numpy reference must still
+# agree code for code.
+INT8_LSTM_FRAMEWORK_CODES = 8
 
 
 class ValidationError(ValueError):
@@ -68,11 +79,12 @@ class PairFigures:
     l2r: float
     cos: float
     lsb_differ: int | None  # integer models: how many output codes differ
-    tolerance: float
+    tolerance: float  # integer models: in codes
     passed: bool
+    max_lsb: int | None = None  # integer models: the largest difference, in codes
 
     def line(self) -> str:
-        lsb = "" if self.lsb_differ is None else f", {self.lsb_differ} codes differ"
+        lsb = "" if self.lsb_differ is None else f", {self.lsb_differ} codes differ (by <= {self.max_lsb})"
         verdict = "ok" if self.passed else f"FAIL (> {self.tolerance:g})"
         return (f"{self.pair:20s} max|d| {self.max_abs:.3g}  RMSE {self.rmse:.3g}  MAE {self.mae:.3g}  "
                 f"L2R {self.l2r:.3g}  COS {self.cos:.9f}{lsb}  {verdict}")  # fmt: skip
@@ -192,6 +204,8 @@ def _fit(model: ImportedModel, X: np.ndarray, labels: np.ndarray | None, source:
 def numpy_reference(model: ImportedModel, X: np.ndarray) -> np.ndarray:
     """The numpy reference's outputs ``[N, outputs]`` (integer codes for an integer model, before any host
     activation otherwise)."""
+    if isinstance(model.model, QLstm):
+        return qforward.lstm_forward(model.model, X)
     if model.quantized:
         return qforward.mlp_forward(model.model, X)  # type: ignore[arg-type]
     if model.sequence:
@@ -279,8 +293,11 @@ def validate(
         figures = _figures(pair, a, b, integer=integer)
         if integer and raw is not None:
             left, right = pair.split("_vs_")
-            codes = int(np.count_nonzero(raw[left] != raw[right]))
-            figures = PairFigures(**{**figures.__dict__, "lsb_differ": codes, "passed": codes == 0})
+            gap = np.abs(raw[left].astype(np.int64) - raw[right].astype(np.int64))
+            allowed = INT8_LSTM_FRAMEWORK_CODES if isinstance(imported.model, QLstm) and "framework" in pair else 0
+            figures = PairFigures(**{**figures.__dict__, "lsb_differ": int(np.count_nonzero(gap)),
+                                     "max_lsb": int(gap.max()), "tolerance": float(allowed),
+                                     "passed": int(gap.max()) <= allowed})  # fmt: skip
         result.pairs[pair] = figures
     if inputs.labels is not None and imported.outputs > 1:
         for who, y in (("framework", fw), ("numpy", npy), ("device", dev)):
@@ -325,6 +342,7 @@ def _record(record: Callable[..., None], r: ValidationResult, model: str, datase
             record(f"validate_{pair}_{metric}", getattr(p, metric), "1", model=model, dataset=dataset)
         if p.lsb_differ is not None:
             record(f"validate_{pair}_codes_differ", p.lsb_differ, "1", model=model, dataset=dataset)
+            record(f"validate_{pair}_max_lsb", p.max_lsb, "LSB", model=model, dataset=dataset)
     for who, acc in r.accuracy.items():
         record(f"validate_accuracy_{who}", acc, "1", model=model, dataset=dataset)
     for unit, value in r.per_window.items():

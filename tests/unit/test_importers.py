@@ -14,7 +14,7 @@ import pytest
 
 from harness.importers import FrameworkMissing, ImportRefused, importers, load_model, reference_for
 from harness.importers.tflite_file import quantize_multiplier
-from harness.suites.validate import FLOAT_TOL, inputs_for, numpy_reference
+from harness.suites.validate import FLOAT_TOL, INT8_LSTM_FRAMEWORK_CODES, inputs_for, numpy_reference
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -24,6 +24,7 @@ SHIPPED = [
     ("imu_mlp.onnx", "basic_motions", "MlpModel"),
     ("electricity_lstm16.tflite", "electricity_hourly", "LstmModel"),
     ("imu_mlp_int8.tflite", "basic_motions", "QMlp"),
+    ("electricity_lstm16_int8.tflite", "electricity_hourly", "QLstm"),
     ("electricity_lstm16.keras", "electricity_hourly", "LstmModel"),
     ("weather_lstm2x16.pt", "beijing_pm", "LstmModel"),
 ]
@@ -45,6 +46,10 @@ def test_framework_and_numpy_reference_agree(name: str, dataset: str, kind: str)
     X = model.model.input.quantize(inputs.X) if model.quantized else inputs.X
     ours = numpy_reference(model, X)
     theirs = ref.run(X)
+    if kind == "QLstm":  # LiteRT's own int16 sigmoid/tanh: a few codes apart (INT8_LSTM_FRAMEWORK_CODES' reason)
+        gap = np.abs(ours.astype(np.int64) - theirs.astype(np.int64))
+        assert 0 < gap.max() <= INT8_LSTM_FRAMEWORK_CODES
+        return
     if model.quantized:  # the integer arithmetic must be LiteRT's: every code equal
         np.testing.assert_array_equal(ours, theirs)
         return
