@@ -1,6 +1,6 @@
-"""``.keras`` files (Keras 3): a Sequential of LSTM and Dense layers (Dropout, Flatten and an InputLayer pass), read
-from the archive's ``config.json`` and ``model.weights.h5`` with h5py alone; Keras itself, on whatever backend is
-installed, is the reference.
+"""``.keras`` files (Keras 3): a Sequential model, or a Functional one that is a chain, of LSTM and Dense layers
+(Dropout, Flatten and an InputLayer pass), read from the archive's ``config.json`` and ``model.weights.h5`` with
+h5py alone; Keras itself, on whatever backend is installed, is the reference.
 
 A Dense layer's activation maps when it is ``relu`` on a hidden layer or ``linear`` on the last; a last ``softmax``
 or ``sigmoid`` runs on the host. Anything else is refused with the layer's name and position.
@@ -33,9 +33,12 @@ def load(path: Path) -> ImportedModel:
         config = json.loads(archive.read("config.json"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
         raise ImportRefused(f"{path}: not a Keras 3 archive with a config.json ({exc})") from exc
-    if config.get("class_name") != "Sequential":
-        raise ImportRefused(f"{path.name}: a {config.get('class_name')} model; only Sequential models are mapped")
+    kind = config.get("class_name")
+    if kind not in ("Sequential", "Functional"):
+        raise ImportRefused(f"{path.name}: a {kind} model; Sequential models and Functional chains are mapped")
     specs = config["config"]["layers"]
+    if kind == "Functional":
+        _check_chain(path, specs)
     shape = None
     for spec in specs:
         shape = shape or spec["config"].get("batch_shape") or spec["config"].get("batch_input_shape")
@@ -47,6 +50,19 @@ def load(path: Path) -> ImportedModel:
 
     with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
         return _map(path, specs, weights, shape, sequence)
+
+
+def _check_chain(path: Path, specs: list[dict]) -> None:
+    """A Functional model maps when it is a chain: each layer takes exactly the output of the layer before it."""
+    for k, spec in enumerate(specs[1:], start=1):
+        nodes = spec.get("inbound_nodes") or []
+        sources = [arg["config"]["keras_history"][0] for node in nodes for arg in node.get("args", [])
+                   if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__"]  # fmt: skip
+        before = specs[k - 1]["config"].get("name")
+        if sources != [before]:
+            name = spec["config"].get("name")
+            raise ImportRefused(f"{path.name}: {spec['class_name']} layer {k} ({name}) takes {sources or 'nothing'}, "
+                                f"not the output of {before!r}: only a chain of layers is mapped")  # fmt: skip
 
 
 def _vars(weights: Any, group: str, path: Path, where: str) -> list[np.ndarray]:

@@ -242,3 +242,28 @@ def test_validate_refuses_a_file_before_starting_a_board(tmp_path: Path, capsys:
     assert code == 2
     assert "not a TFLite flatbuffer" in capsys.readouterr().err
     assert not any(tmp_path.glob("2*")), "no run folder for a refused file"
+
+
+def test_keras_functional_chain_of_stacked_lstms(tmp_path: Path) -> None:
+    from harness.importers.keras_file import _pick_backend
+
+    _pick_backend()
+    keras = pytest.importorskip("keras")
+    from harness.importers import finish
+    from harness.models import lstm
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((12, 3))
+    x = keras.layers.LSTM(8, return_sequences=True)(inp)
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.LSTM(8)(x))
+    keras.Model(inp, out).save(tmp_path / "chain.keras")
+    model = load_model(tmp_path / "chain.keras")
+    assert model.model.hidden_sizes == (8, 8) and model.final_activation == "softmax"
+    X = np.random.default_rng(0).normal(size=(4, 12, 3)).astype(np.float32)
+    ours = finish(np.stack([lstm.forward(model.model, x) for x in X]), model.final_activation)
+    assert np.abs(ours - reference_for(tmp_path / "chain.keras").run(X)).max() <= FLOAT_TOL
+
+    skip = keras.layers.Add()([keras.layers.Dense(3)(keras.layers.Flatten()(inp)), keras.layers.Dense(3)(out)])
+    keras.Model(inp, skip).save(tmp_path / "branch.keras")
+    with pytest.raises(ImportRefused, match="only a chain of layers is mapped"):
+        load_model(tmp_path / "branch.keras")
