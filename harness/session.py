@@ -161,7 +161,11 @@ class BoardSession:
                 if where == "arena" or exc.status is not Status.HIL_ERR_ARENA_EXHAUSTED or self.link_url:
                     raise
                 log.info("model of %d B does not fit the arena (%s); compiling it into flash", len(blob), exc.reason)
-        image = self.board.build(builtin_model=blob)
+        # the image running now with the model compiled in: a test's build defines (a perturbed kernel, a test hook)
+        # stay in force whichever way the model goes on
+        current = self.image
+        defines = dict(current.spec.defines) if current is not None else None
+        image = self.board.build(builtin_model=blob, defines=defines or None)
         client = self.open(image)
         info = client.use_builtin_model()
         return Deployment(client, info, "flash", len(blob))

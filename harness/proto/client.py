@@ -441,6 +441,25 @@ class Client:
                 )
         return np.ascontiguousarray(arr, dtype=kind.dtype), kind
 
+    def stage_input(self, x: np.ndarray) -> None:
+        """Stage float32 input on the device (INPUT_BEGIN/CHUNK) for requests sent without inline input (TRACE)."""
+        self._stream(wire.HIL_OP_INPUT_BEGIN, wire.HIL_OP_INPUT_CHUNK, np.ascontiguousarray(x, "<f4").tobytes())
+
+    def trace(self, steps: int, layer: int, length: int, *, timeout: float = 120.0) -> np.ndarray:
+        """TRACE: the ``length`` values of the trace vector of ``layer`` after ``steps`` steps of the staged input
+        (LSTM_F32: gate pre-activations i, f, g, o, then c, then h: 6H; MLP_F32: the layer's output), fetched in as
+        many requests as the frame size needs; each request reruns the model from zero state."""
+        per = (self.max_payload // 4) - 1
+        out = []
+        for offset in range(0, length, per):
+            count = min(per, length - offset)
+            head = messages.TRACE_REQUEST.pack(steps=steps, layer=layer, offset=offset, count=count)
+            answer = self.request(wire.HIL_OP_TRACE, head, timeout=timeout)
+            if len(answer) != 4 * count:
+                raise LinkError(f"TRACE answered {len(answer)} B for {count} values")
+            out.append(np.frombuffer(answer, "<f4"))
+        return np.concatenate(out)
+
     def infer(
         self,
         x: np.ndarray,

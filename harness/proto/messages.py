@@ -121,6 +121,12 @@ INFER_ANSWER = _layout(
     "HIL_INFER_HEADER_SIZE",
     then="outputs[steps_out][output_size] in the kind's element type",
 )
+TRACE_REQUEST = _layout(
+    "TRACE request",
+    "u16 steps, u8 layer, 0, u32 offset, count",
+    "HIL_TRACE_REQUEST_SIZE",
+    then="f32 inputs[steps][input_size], or none (the staged input's first steps)",
+)
 INFER_FORWARD_TAIL = _layout(
     "INFER FORWARD answer tail",
     "u64 peer_ticks, elapsed_ticks, u32 peer_tx_bytes, peer_rx_bytes",
@@ -181,6 +187,7 @@ LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
         HELLO, STATS, ERROR, RESET, BEGIN, CHUNK, COMMIT, MODEL_INFO, INFER_REQUEST, INFER_ANSWER, INFER_FORWARD_TAIL,
+        TRACE_REQUEST,
         TRAIN_CONFIG,
         TRAIN_INFO, TRAIN_BATCH, TRAIN_STEP, TENSOR_READ, TENSOR_WRITE, ESN_CONFIG, ESN_INFO, ESN_STREAM, ESN_FEED,
         ESN_FIT, ESN_SCORE, ESN_THRESHOLD,

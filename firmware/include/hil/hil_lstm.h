@@ -53,7 +53,14 @@ hil_status_t hil_lstm_check_f32(const hil_lstm_model_f32_t *model);
 /* Bytes of context hil_lstm_forward_f32 needs for this model. */
 size_t hil_lstm_buffer_size_f32(const hil_lstm_model_f32_t *model);
 
-/* One time step of one layer: updates h[H] and c[H] in place from x[I]; gates is scratch of 4H floats. */
+/* What INFER computed inside: `steps` steps from zero state as hil_lstm_forward_f32 runs them, stopped after layer
+ * `layer` of the last step. trace[6H] (H of that layer) = its gate pre-activations (i, f, g, o blocks), c, h. The
+ * mismatch triage of the harness (TRACE, harness/triage.py) compares it with the reference. */
+hil_status_t hil_lstm_trace_f32(const hil_lstm_model_f32_t *model, const hil_lstm_ctx_f32_t *ctx, const float *input,
+                                uint16_t steps, uint8_t layer, float *trace);
+
+/* One time step of one layer: updates h[H] and c[H] in place from x[I]; gates is scratch of 4H floats (left holding
+ * the step's pre-activations). */
 hil_status_t hil_lstm_cell_f32(const hil_lstm_layer_f32_t *layer, const float *x, float *h, float *c, float *gates);
 
 /* y[O] = W x[H] + b */

@@ -45,6 +45,7 @@
 #define HIL_OP_INPUT_BEGIN 0x20   /* u32 input_bytes -> empty; reserves the staged input above the model */
 #define HIL_OP_INPUT_CHUNK 0x21   /* u32 offset, bytes -> empty; idempotent */
 #define HIL_OP_INFER 0x22         /* u16 steps, u8 infer_flags, u8 0, [steps*input_size values inline] -> infer */
+#define HIL_OP_TRACE 0x23         /* trace request (below), [steps*input_size f32 inline] -> f32[count] */
 #define HIL_OP_TRAIN_CONFIG 0x30  /* train config (below) -> train info */
 #define HIL_OP_TRAIN_STEP 0x31    /* u16 batch, u8 0, u8 0, [f32 inputs, f32 targets inline] -> train step answer */
 #define HIL_OP_EVAL 0x32          /* as TRAIN_STEP, loss only, nothing updated -> train step answer */
@@ -122,6 +123,7 @@
 #define HIL_STATS_SIZE 44
 #define HIL_MODEL_INFO_SIZE 20
 #define HIL_INFER_HEADER_SIZE 12
+#define HIL_TRACE_REQUEST_SIZE 12
 #define HIL_ERROR_REASON_MAX 96
 #define HIL_TRAIN_CONFIG_SIZE 28
 #define HIL_TRAIN_INFO_SIZE 20

@@ -239,6 +239,9 @@ size_t hil_lstm_buffer_size_q15(const hil_lstm_q15_t *model);
 /* One input vector [in_size] -> output [output_size]. */
 hil_status_t hil_mlp_forward_f32(const hil_mlp_f32_t *model, const hil_scratch_t *ctx, const float *input,
                                  float *output);
+/* The output of dense layer `layer` (after its ReLU when hidden) for one input vector: trace[units of that layer]. */
+hil_status_t hil_mlp_trace_f32(const hil_mlp_f32_t *model, const hil_scratch_t *ctx, const float *input, uint8_t layer,
+                               float *trace);
 hil_status_t hil_mlp_forward_s8(const hil_qmlp_t *model, const hil_scratch_t *ctx, const int8_t *input, int8_t *output);
 hil_status_t hil_mlp_forward_s16(const hil_qmlp_t *model, const hil_scratch_t *ctx, const int16_t *input,
                                  int16_t *output);

@@ -212,6 +212,7 @@ static const struct {
     {HIL_OP_INPUT_BEGIN, hil_op_input_begin},
     {HIL_OP_INPUT_CHUNK, hil_op_input_chunk},
     {HIL_OP_INFER, hil_op_infer},
+    {HIL_OP_TRACE, hil_op_trace},
     {HIL_OP_TRAIN_CONFIG, hil_op_train_config},
     {HIL_OP_TRAIN_STEP, hil_op_train_step},
     {HIL_OP_EVAL, hil_op_eval},

@@ -364,3 +364,79 @@ hil_status_t hil_op_infer(hil_op_t *op)
     op->resp_len = (uint16_t)answer;
     return HIL_OK;
 }
+
+/* TRACE: what INFER computed inside, for the harness's mismatch triage. Runs the float model's own kernels (the same
+ * cell or dense layer INFER runs) on `steps` steps of input and answers values [offset, offset + count) of the trace
+ * vector: LSTM_F32, the gate pre-activations, c and h of `layer` at the last step (6H values); MLP_F32, the output
+ * of dense layer `layer` (steps 1). Input inline, or the staged input's first steps x input_size values. The trace
+ * vector lives on the arena's top while the request runs; it uses the inference scratch, as INFER does. */
+hil_status_t hil_op_trace(hil_op_t *op)
+{
+    hil_status_t st = hil_need(op, "TRACE", HIL_TRACE_REQUEST_SIZE, 0);
+    if (st != HIL_OK) {
+        return st;
+    }
+    if (hil_rt.state != HIL_MODEL_READY) {
+        return hil_fail(op, HIL_ERR_MODEL_NOT_LOADED, "TRACE before MODEL_COMMIT or MODEL_BUILTIN");
+    }
+    const hil_model_kind_t *kind = hil_rt.kind;
+    const uint16_t steps = hil_get_u16(op->req);
+    const uint8_t layer = op->req[2];
+    const uint32_t offset = hil_get_u32(op->req + 4);
+    const uint32_t count = hil_get_u32(op->req + 8);
+    const int lstm = kind->kind == HIL_MODEL_LSTM_F32;
+    if (!lstm && kind->kind != HIL_MODEL_MLP_F32) {
+        return hil_fail(op, HIL_ERR_BAD_REQUEST, "TRACE knows LSTM_F32 and MLP_F32, not %s", kind->name);
+    }
+    const uint8_t n_layers = lstm ? hil_rt.model.n_layers : ((const hil_mlp_f32_t *)hil_rt.bound)->n_layers;
+    if (op->req[3] != 0u || steps == 0u || (!lstm && steps != 1u) || layer >= n_layers) {
+        return hil_fail(op, HIL_ERR_BAD_REQUEST, "TRACE of %u steps at layer %u of a %u-layer %s", (uint32_t)steps,
+                        (uint32_t)layer, (uint32_t)n_layers, kind->name);
+    }
+    const uint32_t units =
+        lstm ? hil_rt.model.layers[layer].hidden_size : ((const hil_mlp_f32_t *)hil_rt.bound)->layers[layer].out_size;
+    const uint32_t length = lstm ? 6u * units : units;
+    if ((uint64_t)offset + count > length || 4u * (uint64_t)count > HIL_MAX_PAYLOAD) {
+        return hil_fail(op, HIL_ERR_BAD_REQUEST, "TRACE values %u..%u of %u (at most %u per answer)", offset,
+                        offset + count, length, (uint32_t)(HIL_MAX_PAYLOAD / 4u));
+    }
+    const uint32_t want_values = (uint32_t)steps * hil_rt.input_size;
+    const uint32_t inline_bytes = (uint32_t)op->req_len - HIL_TRACE_REQUEST_SIZE;
+    const float *input;
+    if (inline_bytes != 0u) {
+        if (inline_bytes != 4u * want_values) {
+            return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "inline input of %u B, %u steps x input_size %u wants %u f32",
+                            inline_bytes, (uint32_t)steps, (uint32_t)hil_rt.input_size, want_values);
+        }
+        input = (const float *)(const void *)(op->req + HIL_TRACE_REQUEST_SIZE);
+    } else {
+        if (hil_rt.input == NULL || (uint64_t)hil_rt.input_bytes < 4u * (uint64_t)want_values) {
+            return hil_fail(op, HIL_ERR_SHAPE_MISMATCH, "TRACE of %u steps needs %u f32 of input; %u B staged",
+                            (uint32_t)steps, want_values, hil_rt.input == NULL ? 0u : hil_rt.input_bytes);
+        }
+        input = (const float *)(const void *)hil_rt.input;
+    }
+    uint32_t bits = 0u;
+    const uint32_t bad = hil_first_non_finite(input, want_values, &bits);
+    if (bad != want_values) {
+        return hil_fail(op, HIL_ERR_NON_FINITE, "input[%u] is %s", bad, hil_non_finite_name(bits));
+    }
+    const uint32_t mark = hil_arena_mark();
+    float *trace = hil_arena_alloc(4u * length);
+    if (trace == NULL) {
+        return hil_fail(op, HIL_ERR_ARENA_EXHAUSTED, "TRACE needs %u B, %u B free", 4u * length,
+                        hil_arena_free_bytes());
+    }
+    if (lstm) {
+        st = hil_lstm_trace_f32(&hil_rt.model, &hil_rt.ctx, input, steps, layer, trace);
+    } else {
+        const hil_scratch_t ctx = {hil_rt.ctx.buf, hil_rt.ctx.size};
+        st = hil_mlp_trace_f32((const hil_mlp_f32_t *)hil_rt.bound, &ctx, input, layer, trace);
+    }
+    if (st == HIL_OK) {
+        memcpy(op->resp, trace + offset, 4u * count);
+        op->resp_len = (uint16_t)(4u * count);
+    }
+    hil_arena_release(mark);
+    return st == HIL_OK ? HIL_OK : hil_fail(op, st, "%s trace failed with status %u", kind->name, (uint32_t)st);
+}

@@ -114,6 +114,7 @@ hil_status_t hil_op_model_recover(hil_op_t *op);
 hil_status_t hil_op_input_begin(hil_op_t *op);
 hil_status_t hil_op_input_chunk(hil_op_t *op);
 hil_status_t hil_op_infer(hil_op_t *op);
+hil_status_t hil_op_trace(hil_op_t *op);
 /* handlers: hil_ops_train.c */
 hil_status_t hil_op_train_config(hil_op_t *op);
 hil_status_t hil_op_train_step(hil_op_t *op);

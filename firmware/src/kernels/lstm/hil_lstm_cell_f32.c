@@ -1,7 +1,13 @@
 #include <math.h>
 
 #include "hil/hil_lstm.h"
+#include "support/hils_test_hooks.h"
 #include "support/hils_vec_f32.h"
+
+#ifdef HIL_TEST_PERTURB_STEP
+uint32_t hils_test_step;
+uint32_t hils_test_layer;
+#endif
 
 static float hil_sigmoidf(float x)
 {
@@ -27,6 +33,8 @@ hil_status_t hil_lstm_cell_f32(const hil_lstm_layer_f32_t *layer, const float *x
         w_ih += n_in;
         w_hh += n_h;
     }
+
+    HILS_TEST_PERTURB(gates);
 
     const float *g_i = gates;
     const float *g_f = gates + n_h;

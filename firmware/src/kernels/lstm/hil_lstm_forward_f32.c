@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "hil/hil_lstm.h"
+#include "support/hils_test_hooks.h"
 
 hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_lstm_ctx_f32_t *ctx, const float *input,
                                   uint16_t steps, uint8_t infer_flags, float *output)
@@ -46,6 +47,7 @@ hil_status_t hil_lstm_forward_f32(const hil_lstm_model_f32_t *model, const hil_l
     for (uint16_t t = 0; t < steps; t++) {
         const float *x = input + (size_t)t * n_in;
         for (unsigned l = 0; l < n_layers; l++) {
+            HILS_TEST_AT(t, l);
             const hil_status_t st = hil_lstm_cell_f32(&model->layers[l], x, h[l], c[l], gates);
             if (st != HIL_OK) {
                 return st;
