@@ -9,8 +9,8 @@ from typing import Literal
 
 import numpy as np
 
-from harness.models.dense import MlpModel
-from harness.models.lstm import LstmModel
+from harness.models.dense import DenseLayer, MlpModel
+from harness.models.lstm import LstmLayer, LstmModel
 from harness.models.quant.qmodels import QLstm, QMlp
 
 DeviceModel = LstmModel | MlpModel | QMlp | QLstm
@@ -76,6 +76,31 @@ class ImportedModel:
         head = f"{self.path.name} ({self.format}): input {shape} -> {self.outputs}"
         tail = f", then {self.final_activation} on the host" if self.final_activation else ""
         return head + tail + "".join(f"\n  {line}" for line in self.layers)
+
+
+def float_model(name: str, lstm_layers: list[LstmLayer], dense: list[DenseLayer], relu_after: list[bool],
+                lines: list[str]) -> LstmModel | MlpModel:  # fmt: skip
+    """The device model of a float file: LSTM layers with at most one linear head (none: the last h, through an
+    identity head, exact in float32), or dense layers with ReLU after each but the last. ``relu_after[k]``: dense
+    layer k is followed by a ReLU. Anything else is refused, naming the file ``name``."""
+    if lstm_layers:
+        if len(dense) > 1 or any(relu_after):
+            with_relu = " with ReLU" if any(relu_after) else ""
+            raise ImportRefused(f"{name}: after its LSTM layers the model has {len(dense)} dense layers{with_relu}; "
+                                "the device's LSTM has one linear head")  # fmt: skip
+        if not dense:
+            h = lstm_layers[-1].hidden_size
+            dense = [DenseLayer(w=np.eye(h, dtype=np.float32), b=np.zeros(h, np.float32))]
+            lines.append(f"no head: the output is the last step's h ({h} values, identity head on the device)")
+        return LstmModel(layers=lstm_layers, dense_w=dense[0].w, dense_b=dense[0].b)
+    if not dense:
+        raise ImportRefused(f"{name}: no LSTM or dense layer on the data's way: nothing to run")
+    hidden = relu_after[:-1]
+    if not all(hidden) or relu_after[-1]:
+        k = hidden.index(False) if not all(hidden) else len(dense) - 1
+        raise ImportRefused(f"{name}: dense layer {k} is {'not ' if not all(hidden) else ''}followed by ReLU; the "
+                            "device's dense network has ReLU after every layer but the last (linear)")  # fmt: skip
+    return MlpModel(layers=dense)
 
 
 def finish(y: np.ndarray, activation: FinalActivation | None) -> np.ndarray:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.importers.base import ImportedModel, ImportRefused, Reference, need
-from harness.models.dense import DenseLayer, MlpModel
-from harness.models.lstm import LstmLayer, LstmModel, from_keras
+from harness.importers.base import ImportedModel, ImportRefused, Reference, float_model, need
+from harness.models.dense import DenseLayer
+from harness.models.lstm import LstmLayer, from_keras
 
 SUFFIXES = (".keras",)
 FORMAT = "keras"
@@ -126,23 +126,11 @@ def _map(path: Path, specs: list[dict], weights: Any, shape: list, sequence: boo
     final = acts[-1] if acts and acts[-1] in ("softmax", "sigmoid") else None
     if final:
         acts[-1] = "linear"
-    if layers:
-        if seq_out:
-            raise ImportRefused(f"{path.name}: the last LSTM returns sequences and no layer takes its last step")
-        if len(dense) > 1 or any(a != "linear" for a in acts):
-            raise ImportRefused(f"{path.name}: after the LSTM the model has {len(dense)} Dense layers ({acts}); the "
-                                "device's LSTM has one linear head")  # fmt: skip
-        if not dense:
-            h = layers[-1].hidden_size
-            dense = [DenseLayer(w=np.eye(h, dtype=np.float32), b=np.zeros(h, np.float32))]
-        model: Any = LstmModel(layers=layers, dense_w=dense[0].w, dense_b=dense[0].b)
-    else:
-        if not dense:
-            raise ImportRefused(f"{path.name}: no LSTM or Dense layer: nothing to run")
-        if any(a != "relu" for a in acts[:-1]) or acts[-1] != "linear":
-            raise ImportRefused(f"{path.name}: activations {acts}; the device's dense network has relu on every "
-                                "layer but the last, which is linear (or softmax/sigmoid, on the host)")  # fmt: skip
-        model = MlpModel(layers=dense)
+    if layers and seq_out:
+        raise ImportRefused(f"{path.name}: the last LSTM returns sequences and no layer takes its last step")
+    if any(a not in ("relu", "linear") for a in acts):
+        raise ImportRefused(f"{path.name}: activations {acts}; softmax or sigmoid only on the last layer")
+    model = float_model(path.name, layers, dense, [a == "relu" for a in acts], lines)
     steps = shape[1] if sequence else None
     return ImportedModel(path=path, format=FORMAT, model=model, sequence=sequence, features=int(shape[-1]),
                          steps=steps, final_activation=final, layers=tuple(lines))  # type: ignore[arg-type]  # fmt: skip

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.importers.base import ImportedModel, ImportRefused, Reference, need
-from harness.models.dense import DenseLayer, MlpModel
-from harness.models.lstm import LstmLayer, LstmModel, from_onnx
+from harness.importers.base import ImportedModel, ImportRefused, Reference, float_model, need
+from harness.models.dense import DenseLayer
+from harness.models.lstm import LstmLayer, from_onnx
 
 SUFFIXES = (".onnx",)
 FORMAT = "onnx"
@@ -284,28 +284,7 @@ def _move(g: _Graph, node: Any, axes: list[str]) -> list[str]:
 def _assemble(g: _Graph, lstm_layers: list[LstmLayer], dense: list[DenseLayer], relu_after: list[bool],
               final: str | None, sequence: bool, features: int, steps: int | None,
               lines: list[str]) -> ImportedModel:  # fmt: skip
-    if lstm_layers:
-        if len(dense) > 1 or any(relu_after):
-            raise ImportRefused(f"{g.path.name}: after its LSTM layers the model has {len(dense)} dense layers"
-                                f"{' with Relu' if any(relu_after) else ''}; the device's LSTM has one linear "
-                                "head")  # fmt: skip
-        if dense:
-            head_w, head_b = dense[0].w, dense[0].b
-        else:  # the last h itself: an identity head, exact in float32
-            h = lstm_layers[-1].hidden_size
-            head_w, head_b = np.eye(h, dtype=np.float32), np.zeros(h, np.float32)
-            lines.append(f"no head: the output is the last step's h ({h} values, identity head on the device)")
-        model: Any = LstmModel(layers=lstm_layers, dense_w=head_w, dense_b=head_b)
-    else:
-        if not dense:
-            raise ImportRefused(f"{g.path.name}: no LSTM, Gemm or MatMul on the data's way: nothing to run")
-        hidden = relu_after[:-1]
-        if not all(hidden) or relu_after[-1]:
-            k = hidden.index(False) if not all(hidden) else len(dense) - 1
-            raise ImportRefused(f"{g.path.name}: dense layer {k} is {'not ' if not all(hidden) else ''}followed by "
-                                "Relu; the device's dense network has Relu after every layer but the last, which "
-                                "is linear")  # fmt: skip
-        model = MlpModel(layers=dense)
+    model = float_model(g.path.name, lstm_layers, dense, relu_after, lines)
     return ImportedModel(path=g.path, format=FORMAT, model=model, sequence=sequence, features=int(features),
                          steps=steps, final_activation=final, layers=tuple(lines))  # type: ignore[arg-type]  # fmt: skip
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.importers.base import ImportedModel, ImportRefused, Reference, need
-from harness.models.dense import DenseLayer, MlpModel
-from harness.models.lstm import LstmLayer, LstmModel
+from harness.importers.base import ImportedModel, ImportRefused, Reference, float_model, need
+from harness.models.dense import DenseLayer
+from harness.models.lstm import LstmLayer
 from harness.models.quant.calibration import AffineQuant, QuantizationError
 from harness.models.quant.qmodels import QDense, QLstm, QLstmLayer, QMlp, QWeights
 
@@ -190,23 +190,7 @@ def _load_float(f: _File, ops: list[tuple[int, Any]], shape: list[int], sequence
             raise f.refuse(k, op, "this operator has no device counterpart; mapped are UNIDIRECTIONAL_SEQUENCE_LSTM, "
                                   "FULLY_CONNECTED (none/RELU), a final SOFTMAX or LOGISTIC, RESHAPE and the "
                                   "STRIDED_SLICE of the last step")  # fmt: skip
-    if layers:
-        if len(dense) > 1 or any(relu):
-            with_relu = " with RELU" if any(relu) else ""
-            raise ImportRefused(f"{f.path.name}: the LSTM is followed by {len(dense)} dense layers{with_relu}; "
-                                "the device's LSTM has one linear head")  # fmt: skip
-        if not dense:
-            h = layers[-1].hidden_size
-            dense = [DenseLayer(w=np.eye(h, dtype=np.float32), b=np.zeros(h, np.float32))]
-        model: Any = LstmModel(layers=layers, dense_w=dense[0].w, dense_b=dense[0].b)
-    else:
-        if not dense:
-            raise ImportRefused(f"{f.path.name}: no LSTM or FULLY_CONNECTED operator: nothing to run")
-        if not all(relu[:-1]) or relu[-1]:
-            after = [i for i, r in enumerate(relu) if r]
-            raise ImportRefused(f"{f.path.name}: the device's dense network has RELU after every layer but the "
-                                f"last; this one has RELU after layers {after}")  # fmt: skip
-        model = MlpModel(layers=dense)
+    model = float_model(f.path.name, layers, dense, relu, lines)
     return ImportedModel(path=f.path, format=FORMAT, model=model, sequence=sequence, features=int(shape[-1]),
                          steps=int(shape[1]) if sequence else None, final_activation=final, layers=tuple(lines),
                          cell_clip=min(clips) if clips else None)  # fmt: skip
@@ -317,20 +301,24 @@ def _lstm_int8(f: _File, k: int, op: Any, x_q: tuple[float, int]) -> QLstmLayer:
     )  # fmt: skip
 
 
+def _int8_input(f: _File) -> AffineQuant:
+    """The int8 input's scale and zero point; a float input around an integer network is refused."""
+    x_index = f.graph.inputs[0]
+    if f.tensor(x_index).type != _INT8:
+        raise ImportRefused(f"{f.path.name}: float input around an int8 network; convert with "
+                            "inference_input_type=tf.int8 and inference_output_type=tf.int8")  # fmt: skip
+    s, z = f.quant(x_index)
+    return AffineQuant(scale=float(s[0]), zero_point=int(z[0]))
+
+
 def _load_int8(f: _File, ops: list[tuple[int, Any]], shape: list[int], sequence: bool) -> ImportedModel:
     if sequence:
         return _load_int8_lstm(f, ops, shape)
     layers: list[QDense] = []
     lines: list[str] = []
     final = None
-    x_index = f.graph.inputs[0]
-    if f.tensor(x_index).type != _INT8:
-        raise ImportRefused(f"{f.path.name}: float input around an int8 network; convert with "
-                            "inference_input_type=tf.int8 and inference_output_type=tf.int8")  # fmt: skip
-    s, z = f.quant(x_index)
-    in_q = (float(s[0]), int(z[0]))
-    input_quant = AffineQuant(scale=in_q[0], zero_point=in_q[1])
-    cur = in_q
+    input_quant = _int8_input(f)
+    cur = (input_quant.scale, input_quant.zero_point)
     for k, op in ops:
         name = f.op_name(op)
         if final is not None:
@@ -359,13 +347,8 @@ def _load_int8(f: _File, ops: list[tuple[int, Any]], shape: list[int], sequence:
 
 
 def _load_int8_lstm(f: _File, ops: list[tuple[int, Any]], shape: list[int]) -> ImportedModel:
-    x_index = f.graph.inputs[0]
-    if f.tensor(x_index).type != _INT8:
-        raise ImportRefused(f"{f.path.name}: float input around an int8 LSTM; convert with "
-                            "inference_input_type=tf.int8 and inference_output_type=tf.int8")  # fmt: skip
-    s, z = f.quant(x_index)
-    cur = (float(s[0]), int(z[0]))
-    input_quant = AffineQuant(scale=cur[0], zero_point=cur[1])
+    input_quant = _int8_input(f)
+    cur = (input_quant.scale, input_quant.zero_point)
     layers: list[QLstmLayer] = []
     head: QDense | None = None
     lines: list[str] = []

@@ -192,4 +192,45 @@ static inline hils_lstm_layout_t hils_lstm_layout(const uint16_t *hidden, unsign
     return lay;
 }
 
+/* The float dense network up to layer `last` (ReLU after every layer but the network's last), that layer's output
+ * written to `out`: hil_mlp_forward_f32 with last = n_layers - 1, hil_mlp_trace_f32 with any layer. */
+static inline hil_status_t hils_mlp_f32_run(const hil_mlp_f32_t *model, const hil_scratch_t *ctx, const float *input,
+                                            unsigned last, float *out)
+{
+    if (model == NULL || ctx == NULL || input == NULL || out == NULL || ((uintptr_t)ctx->buf & 3u) != 0u) {
+        return HIL_ERR_BAD_REQUEST;
+    }
+    if (!hils_mlp_f32_ok(model)) {
+        return HIL_ERR_BAD_MODEL;
+    }
+    if (last >= model->n_layers) {
+        return HIL_ERR_BAD_REQUEST;
+    }
+    uint16_t units[HIL_MLP_MAX_LAYERS];
+    for (unsigned l = 0; l < model->n_layers; l++) {
+        units[l] = model->layers[l].out_size;
+    }
+    size_t second = 0u;
+    if (!hils_scratch_ok(ctx, hils_mlp_scratch(units, model->n_layers, sizeof(float), &second))) {
+        return HIL_ERR_BUFFER_TOO_SMALL;
+    }
+    float *bufs[2] = {(float *)ctx->buf, (float *)(void *)((uint8_t *)ctx->buf + second)};
+    const float *x = input;
+    for (unsigned l = 0; l <= last; l++) {
+        const hil_dense_f32_t *d = &model->layers[l];
+        float *y = l == last ? out : bufs[l & 1u];
+        const hil_status_t st = hil_dense_f32(d->w, d->b, d->in_size, d->out_size, x, y);
+        if (st != HIL_OK) {
+            return st;
+        }
+        if (l + 1u != model->n_layers) {
+            for (uint16_t k = 0; k < d->out_size; k++) {
+                y[k] = y[k] > 0.0f ? y[k] : 0.0f;
+            }
+        }
+        x = y;
+    }
+    return HIL_OK;
+}
+
 #endif /* HILS_QUANT_MODEL_H */
