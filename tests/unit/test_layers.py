@@ -42,6 +42,9 @@ ALLOWED = {
         "harness.models",
         "harness.proto",
     },
+    # model files -> models: the numpy references only; the frameworks are imported when a file is read or run
+    "harness.importers": {"harness.models", "harness.proto"},
+    "harness.triage": {"harness.models", "harness.proto"},
     "harness.suites.studies": {
         "harness.datasets",
         "harness.defaults",
@@ -69,6 +72,8 @@ HEAVY = {
     "harness.models.quant": {"pandas", "serial"},
     "harness.metrics": {"pandas", "serial"},
     "harness.proto.wire": {"pandas", "numpy"},
+    "harness.importers": {"pandas", "serial", "onnx", "onnxruntime", "torch", "keras", "h5py", "tensorflow"},
+    "harness.triage": {"pandas", "serial"},
 }
 
 PROBE = """
