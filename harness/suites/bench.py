@@ -90,15 +90,22 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
+# Instructions per MAC of CMSIS-NN's float32 LSTM for the same shapes (input 7), measured on the same emulated
+# Cortex-M4F with the same compiler at -O3.
+LSTM_ANCHORS = {"lstm128x168": 5.68, "lstm32x24": 7.28}
+
+
 def format_lstm(figures: list[LstmFigure]) -> str:
-    rows = [("board", "model", "weights", "MACs/seq", "per sequence", "min..max", "per MAC", "round trip")]
+    rows = [("board", "model", "weights", "MACs/seq", "per sequence", "min..max", "per MAC", "anchor", "round trip")]
     for f in figures:
         macs = f.shape.macs_per_sequence(len(FEATURES))
         unit = {"instructions": "instr", "ns": "ns"}.get(f.unit, f.unit)
         lo, hi = min(f.per_sequence), max(f.per_sequence)
         per_seq = f"{f.median / 1e6:.3f} ms" if f.unit == "ns" else f"{f.median:,.0f} {unit}"
         spread = f"{lo / 1e6:.3f}..{hi / 1e6:.3f} ms" if f.unit == "ns" else f"{lo:,.0f}..{hi:,.0f}"
+        anchor = LSTM_ANCHORS.get(f.shape.name) if f.board in ANCHOR_BOARDS else None
         rows.append((f.board, f.shape.name, f.where, f"{macs:,}", per_seq, spread, f"{f.median / macs:.2f} {unit}",
+                     "-" if anchor is None else f"{anchor:.2f}",
                      f"{statistics.median(f.host_round_trip_s) * 1e3:.1f} ms"))  # fmt: skip
     return _table(rows)
 

@@ -28,11 +28,25 @@ hil_status_t hil_lstm_cell_f32(const hil_lstm_layer_f32_t *layer, const float *x
     const float *w_hh = layer->w_hh;
 
     /* All 4H pre-activations first: h is both an input of every row and an output of this step. */
+#if HILS_F32_BLOCKED
+    for (size_t r = 0; r < rows; r += 4u) { /* four rows at a time (4H always divides): x, h loaded once for four */
+        float acc[4] = {layer->bias[r], layer->bias[r + 1u], layer->bias[r + 2u], layer->bias[r + 3u]};
+        hils_dot4_acc_f32(acc, w_ih, n_in, x, n_in);
+        hils_dot4_acc_f32(acc, w_hh, n_h, h, n_h);
+        gates[r] = acc[0];
+        gates[r + 1u] = acc[1];
+        gates[r + 2u] = acc[2];
+        gates[r + 3u] = acc[3];
+        w_ih += 4u * n_in;
+        w_hh += 4u * n_h;
+    }
+#else
     for (size_t r = 0; r < rows; r++) {
         gates[r] = hils_dot_acc_f32(hils_dot_acc_f32(layer->bias[r], w_ih, x, n_in), w_hh, h, n_h);
         w_ih += n_in;
         w_hh += n_h;
     }
+#endif
 
     HILS_TEST_PERTURB(gates);
 
