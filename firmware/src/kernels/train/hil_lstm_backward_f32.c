@@ -28,12 +28,27 @@ static void hil_train_gates(const hil_lstm_layer_f32_t *layer, const float *x, c
     const size_t n_h = layer->hidden_size;
     const float *w_ih = layer->w_ih;
     const float *w_hh = layer->w_hh;
+#if HILS_F32_BLOCKED
+    for (size_t row = 0; row < 4u * n_h; row += 4u) { /* hil_lstm_cell_f32's four-row pass */
+        float acc[4] = {layer->bias[row], layer->bias[row + 1u], layer->bias[row + 2u], layer->bias[row + 3u]};
+        hils_dot4_acc_f32(acc, w_ih, n_in, x, n_in);
+        if (h_prev != NULL) {
+            hils_dot4_acc_f32(acc, w_hh, n_h, h_prev, n_h);
+        }
+        for (unsigned j = 0; j < 4u; j++) {
+            gates[row + j] = acc[j];
+        }
+        w_ih += 4u * n_in;
+        w_hh += 4u * n_h;
+    }
+#else
     for (size_t row = 0; row < 4u * n_h; row++) {
         const float acc = hils_dot_acc_f32(layer->bias[row], w_ih, x, n_in);
         gates[row] = h_prev != NULL ? hils_dot_acc_f32(acc, w_hh, h_prev, n_h) : acc;
         w_ih += n_in;
         w_hh += n_h;
     }
+#endif
     for (size_t j = 0; j < n_h; j++) {
         gates[HIL_GATE_I * n_h + j] = hil_sigmoidf(gates[HIL_GATE_I * n_h + j]);
         gates[HIL_GATE_F * n_h + j] = hil_sigmoidf(gates[HIL_GATE_F * n_h + j]);
