@@ -80,7 +80,10 @@ def test_a_sensor_faster_than_the_core_is_compute_bound(deploy, board, hours) ->
     # a period of a tenth of what a step computes: every sample misses
     run = replay(dep.client, hours[:20], period_s=device / 10, board=board.budgets_name, baud=baud)
     assert run.bound == "compute" and run.missed == 20, run.describe()
-    assert run.real_time_factor < 0.2
+    # About 0.1 where the counter is exact (QEMU counts instructions). The host board's counter is wall-clock time:
+    # under CI's two busy workers a step took 2x the probe's median (0.213 seen), so the bound is 0.5, still far
+    # below the 1 of a stream that keeps up.
+    assert run.real_time_factor < 0.5, run.describe()
 
 
 def test_frames_a_115200_baud_uart_cannot_carry_are_wire_bound(deploy, board, hours) -> None:
