@@ -11,5 +11,5 @@ size_t hil_lstm_buffer_size_q15(const hil_lstm_q15_t *model)
     for (unsigned l = 0; l < model->n_layers; l++) {
         hidden[l] = model->layers[l].hidden_size;
     }
-    return hils_lstm_layout(hidden, model->n_layers, sizeof(int16_t)).total;
+    return hils_lstm_layout(hidden, model->n_layers, sizeof(int16_t), 0u).total;
 }

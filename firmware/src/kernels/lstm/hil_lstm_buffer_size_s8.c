@@ -11,5 +11,5 @@ size_t hil_lstm_buffer_size_s8(const hil_qlstm_t *model)
     for (unsigned l = 0; l < model->n_layers; l++) {
         hidden[l] = model->layers[l].hidden_size;
     }
-    return hils_lstm_layout(hidden, model->n_layers, sizeof(int8_t)).total;
+    return hils_lstm_layout(hidden, model->n_layers, sizeof(int8_t), hils_qlstm_pairs_bytes(model)).total;
 }

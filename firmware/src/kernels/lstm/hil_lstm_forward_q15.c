@@ -19,7 +19,7 @@ hil_status_t hil_lstm_forward_q15(const hil_lstm_q15_t *model, const hil_scratch
     for (unsigned l = 0; l < n_layers; l++) {
         hidden[l] = model->layers[l].hidden_size;
     }
-    const hils_lstm_layout_t lay = hils_lstm_layout(hidden, n_layers, sizeof(int16_t));
+    const hils_lstm_layout_t lay = hils_lstm_layout(hidden, n_layers, sizeof(int16_t), 0u);
     if (ctx->size < lay.total) {
         return HIL_ERR_BUFFER_TOO_SMALL;
     }

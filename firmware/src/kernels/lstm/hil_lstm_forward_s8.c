@@ -3,6 +3,7 @@
 
 #include "hil/hil_quant.h"
 #include "support/hils_lstm_step.h"
+#include "support/hils_qdense.h"
 #include "support/hils_quant_model.h"
 
 hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *ctx, const int8_t *input,
@@ -20,7 +21,7 @@ hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *
     for (unsigned l = 0; l < n_layers; l++) {
         hidden[l] = model->layers[l].hidden_size;
     }
-    const hils_lstm_layout_t lay = hils_lstm_layout(hidden, n_layers, sizeof(int8_t));
+    const hils_lstm_layout_t lay = hils_lstm_layout(hidden, n_layers, sizeof(int8_t), hils_qlstm_pairs_bytes(model));
     if (ctx->size < lay.total) {
         return HIL_ERR_BUFFER_TOO_SMALL;
     }
@@ -28,6 +29,7 @@ hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *
     int16_t *c[HIL_LSTM_MAX_LAYERS];
     int8_t *h[HIL_LSTM_MAX_LAYERS];
     int16_t *gates = (int16_t *)(void *)(base + lay.gates);
+    int32_t *pairs = lay.pairs != 0u ? (int32_t *)(void *)(base + lay.pairs) : NULL;
     for (unsigned l = 0; l < n_layers; l++) {
         c[l] = (int16_t *)(void *)(base + lay.c[l]);
         h[l] = (int8_t *)(void *)(base + lay.h[l]);
@@ -44,15 +46,12 @@ hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *
     for (uint16_t t = 0; t < steps; t++) {
         const int8_t *x = input + (size_t)t * n_in;
         for (unsigned l = 0; l < n_layers; l++) {
-            hils_lstm_step_s8(&model->layers[l], x, h[l], c[l], gates); /* checked by hils_qlstm_ok */
+            hils_lstm_step_s8(&model->layers[l], x, h[l], c[l], gates, pairs); /* checked by hils_qlstm_ok */
             x = h[l];
         }
         if (all_steps || t == steps - 1u) {
             int8_t *y = all_steps ? output + (size_t)t * n_out : output;
-            const hil_status_t st = hil_dense_s8(&model->head, x, y);
-            if (st != HIL_OK) {
-                return st;
-            }
+            hils_dense_s8_run(&model->head, x, y, pairs); /* checked by hils_qlstm_ok */
         }
     }
     return HIL_OK;

@@ -7,9 +7,5 @@ size_t hil_mlp_buffer_size_s8(const hil_qmlp_t *model)
     if (model == NULL || !hils_qmlp_ok(model, HIL_MODEL_MLP_S8)) {
         return 0u;
     }
-    uint16_t units[HIL_MLP_MAX_LAYERS];
-    for (unsigned l = 0; l < model->n_layers; l++) {
-        units[l] = model->layers[l].out_size;
-    }
-    return hils_mlp_scratch(units, model->n_layers, sizeof(int8_t), NULL);
+    return hils_qmlp_scratch(model, sizeof(int8_t), NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #include <stdint.h>
 
 #include "hil/hil_quant.h"
+#include "support/hils_qdense.h"
 #include "support/hils_quant_model.h"
 
 hil_status_t hil_mlp_forward_s16(const hil_qmlp_t *model, const hil_scratch_t *ctx, const int16_t *input,
@@ -12,24 +13,19 @@ hil_status_t hil_mlp_forward_s16(const hil_qmlp_t *model, const hil_scratch_t *c
     if (!hils_qmlp_ok(model, HIL_MODEL_MLP_S16)) {
         return HIL_ERR_BAD_MODEL;
     }
-    uint16_t units[HIL_MLP_MAX_LAYERS];
-    for (unsigned l = 0; l < model->n_layers; l++) {
-        units[l] = model->layers[l].out_size;
-    }
     size_t second = 0u;
-    if (!hils_scratch_ok(ctx, hils_mlp_scratch(units, model->n_layers, sizeof(int16_t), &second))) {
+    size_t pairs_at = 0u;
+    if (!hils_scratch_ok(ctx, hils_qmlp_scratch(model, sizeof(int16_t), &second, &pairs_at))) {
         return HIL_ERR_BUFFER_TOO_SMALL;
     }
+    int32_t *pairs = pairs_at != 0u ? (int32_t *)(void *)((uint8_t *)ctx->buf + pairs_at) : NULL;
     /* Hidden layers ping-pong between two scratch buffers; their ReLU is the activation range of each layer. */
     int16_t *bufs[2] = {(int16_t *)ctx->buf, (int16_t *)(void *)((uint8_t *)ctx->buf + second)};
     const int16_t *x = input;
     const unsigned last = model->n_layers - 1u;
     for (unsigned l = 0; l <= last; l++) {
         int16_t *y = l == last ? output : bufs[l & 1u];
-        const hil_status_t st = hil_dense_s16(&model->layers[l], x, y);
-        if (st != HIL_OK) {
-            return st;
-        }
+        hils_dense_s16_run(&model->layers[l], x, y, pairs); /* checked by hils_qmlp_ok */
         x = y;
     }
     return HIL_OK;

@@ -5,12 +5,44 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hil/hil_quant.h"
 #include "support/hils_quant_math.h"
 
+/* Gate pre-activation r, Q3.12: the two products requantized with their own scales, then summed. */
+HILS_INLINE int16_t hils_gate_q31(const hil_qlstm_layer_t *L, size_t r, int32_t a_ih, int32_t a_hh)
+{
+    const int8_t s_ih = L->ih.shift[r];
+    const int8_t s_hh = L->hh.shift[r];
+    if (s_ih < 0 && s_hh < 0) { /* the usual case: both below 2^30 in magnitude, their sum an int32 */
+        return hils_sat16_32(hils_requant_q31_small(a_ih, L->ih.multiplier[r], s_ih) +
+                             hils_requant_q31_small(a_hh, L->hh.multiplier[r], s_hh));
+    }
+    return hils_sat16(hils_requant_q31(a_ih, L->ih.multiplier[r], s_ih) +
+                      hils_requant_q31(a_hh, L->hh.multiplier[r], s_hh));
+}
+
+/* The first sums of four rows: their biases (or 0). */
+HILS_INLINE void hils_bias4(int32_t acc[4], const int32_t *bias, size_t r)
+{
+    if (bias != NULL) {
+        memcpy(acc, bias + r, 4u * sizeof(int32_t));
+    } else {
+        memset(acc, 0, 4u * sizeof(int32_t));
+    }
+}
+
+HILS_INLINE int16_t hils_gate_q15(const hil_qlstm_layer_t *L, size_t r, int64_t a_ih, int64_t a_hh)
+{
+    return hils_sat16(hils_requant_q15(a_ih, L->ih.multiplier[r], L->ih.shift[r]) +
+                      hils_requant_q15(a_hh, L->hh.multiplier[r], L->hh.shift[r]));
+}
+
+/* `pairs`: hils_qlstm_pairs_bytes of scratch for the DSP path's four-row loop, or NULL (hil_lstm_cell_s8/s16, which
+ * have no scratch of their own) for rows in pairs. */
 static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_t *x, int8_t *h, int16_t *c,
-                                     int16_t *gates)
+                                     int16_t *gates, int32_t *pairs)
 {
     const size_t n_in = layer->input_size;
     const size_t n_h = layer->hidden_size;
@@ -20,7 +52,30 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
 
     /* All 4H pre-activations first: h is both an input of every row and an output of this step. */
     size_t r = 0;
-    if (layer->w_ih.index_bits == 0u && layer->w_hh.index_bits == 0u) { /* plain weights: rows in pairs */
+    const int plain = layer->w_ih.index_bits == 0u && layer->w_hh.index_bits == 0u;
+#if HILS_DSP
+    if (plain && pairs != NULL) { /* four rows per pass; x and h unpacked once per step */
+        int32_t *px = pairs;
+        int32_t *ph = pairs + 2u * hils_pair_groups(n_in);
+        hils_pairs_x8(px, x, n_in, x_offset);
+        hils_pairs_x8(ph, h, n_h, h_offset);
+        for (; r < rows; r += 4u) { /* rows = 4H */
+            int32_t s_ih[4];
+            int32_t s_hh[4] = {0, 0, 0, 0};
+            hils_bias4(s_ih, layer->ih.bias, r);
+            const int8_t *wi = layer->w_ih.values + r * n_in;
+            const int8_t *wh = layer->w_hh.values + r * n_h;
+            hils_rows4_x8(s_ih, wi, n_in, px, x, x_offset);
+            hils_rows4_x8(s_hh, wh, n_h, ph, h, h_offset);
+            for (unsigned i = 0; i < 4u; i++) {
+                gates[r + i] = hils_gate_q31(layer, r + i, s_ih[i], s_hh[i]);
+            }
+        }
+    }
+#else
+    (void)pairs;
+#endif
+    if (plain) { /* rows in pairs */
         int32_t s_ih[2];
         int32_t s_hh[2];
         for (; r < rows; r += 2u) { /* rows = 4H is even */
@@ -33,9 +88,7 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
             hils_dot2_w8_x8(wi, wi + n_in, n_in, x, x_offset, s_ih);
             hils_dot2_w8_x8(wh, wh + n_h, n_h, h, h_offset, s_hh);
             for (unsigned i = 0; i < 2u; i++) {
-                gates[r + i] =
-                    hils_sat16(hils_requant_q31(s_ih[i], layer->ih.multiplier[r + i], layer->ih.shift[r + i]) +
-                               hils_requant_q31(s_hh[i], layer->hh.multiplier[r + i], layer->hh.shift[r + i]));
+                gates[r + i] = hils_gate_q31(layer, r + i, s_ih[i], s_hh[i]);
             }
         }
     }
@@ -43,8 +96,7 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
         const int32_t bias = layer->ih.bias != NULL ? layer->ih.bias[r] : 0;
         const int32_t a_ih = bias + hils_dot_w8_x8(&layer->w_ih, r, n_in, x, x_offset);
         const int32_t a_hh = hils_dot_w8_x8(&layer->w_hh, r, n_h, h, h_offset);
-        gates[r] = hils_sat16(hils_requant_q31(a_ih, layer->ih.multiplier[r], layer->ih.shift[r]) +
-                              hils_requant_q31(a_hh, layer->hh.multiplier[r], layer->hh.shift[r]));
+        gates[r] = hils_gate_q31(layer, r, a_ih, a_hh);
     }
     (void)hil_sigmoid_s16(gates, gates, 2u * n_h); /* i, f */
     (void)hil_tanh_s16(gates + 2u * n_h, gates + 2u * n_h, n_h);
@@ -59,7 +111,7 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
 }
 
 static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int16_t *x, int16_t *h, int16_t *c,
-                                      int16_t *gates)
+                                      int16_t *gates, int32_t *pairs)
 {
     const size_t n_in = layer->input_size;
     const size_t n_h = layer->hidden_size;
@@ -67,7 +119,32 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
 
     /* As hil_lstm_cell_s8, with int64 accumulators and the Q15-reduced multipliers of the s16 requantization. */
     size_t r = 0;
-    if (layer->w_ih.index_bits == 0u && layer->w_hh.index_bits == 0u) { /* plain weights: rows in pairs */
+    const int plain = layer->w_ih.index_bits == 0u && layer->w_hh.index_bits == 0u;
+#if HILS_DSP
+    if (plain && pairs != NULL) {
+        int32_t *px = pairs;
+        int32_t *ph = pairs + 2u * hils_pair_groups(n_in);
+        hils_pairs_x16(px, x, n_in);
+        hils_pairs_x16(ph, h, n_h);
+        for (; r < rows; r += 4u) {
+            int64_t s_ih[4];
+            int64_t s_hh[4] = {0, 0, 0, 0};
+            for (unsigned i = 0; i < 4u; i++) {
+                s_ih[i] = layer->ih.bias != NULL ? layer->ih.bias[r + i] : 0;
+            }
+            const int8_t *wi = layer->w_ih.values + r * n_in;
+            const int8_t *wh = layer->w_hh.values + r * n_h;
+            hils_rows4_x16(s_ih, wi, n_in, px, x);
+            hils_rows4_x16(s_hh, wh, n_h, ph, h);
+            for (unsigned i = 0; i < 4u; i++) {
+                gates[r + i] = hils_gate_q15(layer, r + i, s_ih[i], s_hh[i]);
+            }
+        }
+    }
+#else
+    (void)pairs;
+#endif
+    if (plain) { /* rows in pairs */
         int64_t s_ih[2];
         int64_t s_hh[2];
         for (; r < rows; r += 2u) { /* rows = 4H is even */
@@ -80,9 +157,7 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
             hils_dot2_w8_x16(wi, wi + n_in, n_in, x, s_ih);
             hils_dot2_w8_x16(wh, wh + n_h, n_h, h, s_hh);
             for (unsigned i = 0; i < 2u; i++) {
-                gates[r + i] =
-                    hils_sat16(hils_requant_q15(s_ih[i], layer->ih.multiplier[r + i], layer->ih.shift[r + i]) +
-                               hils_requant_q15(s_hh[i], layer->hh.multiplier[r + i], layer->hh.shift[r + i]));
+                gates[r + i] = hils_gate_q15(layer, r + i, s_ih[i], s_hh[i]);
             }
         }
     }
@@ -90,8 +165,7 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
         const int64_t bias = layer->ih.bias != NULL ? layer->ih.bias[r] : 0;
         const int64_t a_ih = bias + hils_dot_w8_x16(&layer->w_ih, r, n_in, x);
         const int64_t a_hh = hils_dot_w8_x16(&layer->w_hh, r, n_h, h);
-        gates[r] = hils_sat16(hils_requant_q15(a_ih, layer->ih.multiplier[r], layer->ih.shift[r]) +
-                              hils_requant_q15(a_hh, layer->hh.multiplier[r], layer->hh.shift[r]));
+        gates[r] = hils_gate_q15(layer, r, a_ih, a_hh);
     }
     (void)hil_sigmoid_s16(gates, gates, 2u * n_h); /* i, f */
     (void)hil_tanh_s16(gates + 2u * n_h, gates + 2u * n_h, n_h);

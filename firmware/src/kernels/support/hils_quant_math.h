@@ -14,11 +14,16 @@
  * says whether the target has it, so the board's -mcpu picks the path; the portable loops stay for the Cortex-M3 and
  * the host. Both paths form the same exact integer sums, in another order: integer addition does not care. */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
 #define HILS_DSP 1
 #else
 #define HILS_DSP 0
 #endif
+#if HILS_DSP || (defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
+
+/* For the per-row and per-unit helpers that GCC, counting their several call sites, would otherwise call. */
+#define HILS_INLINE static inline __attribute__((always_inline))
 
 #if HILS_DSP
 /* SXTB16 / SXTAB16 of bytes 1 and 3: the rotation is the instruction's own operand, which GCC does not fold from C. */
@@ -67,6 +72,190 @@ static inline uint32_t hils_load4(const void *p)
     return v;
 }
 
+/* Groups of four columns the DSP kernels take for rows of `cols` inputs: cols / 4, and one more for the last cols % 4
+ * when there are at least four (hils_pairs_x8). */
+static inline size_t hils_pair_groups(size_t cols)
+{
+    return cols < 4u ? 0u : (cols + 3u) / 4u;
+}
+
+/* Bytes of the column pairs a DSP kernel needs for rows of `cols` inputs (hils_pairs_x8/x16); 0 where there is no DSP
+ * extension, so the scratch of the host and the Cortex-M3 stays as it was. */
+static inline size_t hils_pairs_bytes(size_t cols)
+{
+    return HILS_DSP ? 8u * hils_pair_groups(cols) : 0u;
+}
+
+#if HILS_DSP
+/* Of the last group, built from columns cols - 4 .. cols - 1 so its weights are read inside the row, the columns the
+ * full groups already counted are zeroed: (x[c-4], x[c-2]) keeps x[c-2] when rem >= 2, (x[c-3], x[c-1]) keeps x[c-3]
+ * when rem = 3. */
+static inline void hils_pairs_tail(int32_t *pair, size_t rem)
+{
+    pair[0] = rem >= 2u ? (int32_t)((uint32_t)pair[0] & 0xFFFF0000u) : 0;
+    pair[1] = rem >= 3u ? pair[1] : (int32_t)((uint32_t)pair[1] & 0xFFFF0000u);
+}
+
+/* The columns of x as the four-row loop takes them: for each group of four, the int16 pairs (x0, x2) and (x1, x3) in
+ * two words, so that SXTB16 and SXTB16 ROR 8 of four int8 weights meet their inputs in two SMLADs; then the tail group
+ * (hils_pairs_tail). Built once per vector (per LSTM step, per dense layer) and read by every row, so x's zero point
+ * is added once per element, not once per product. |x + x_offset| <= 255 fits a halfword. */
+static inline void hils_pairs_x8(int32_t *pairs, const int8_t *x, size_t cols, int32_t x_offset)
+{
+    const int32_t off2 = hils_pair16(x_offset);
+    const size_t full = cols / 4u;
+    for (size_t g = 0; g < full; g++) {
+        const uint32_t v = hils_load4(x + 4u * g);
+        pairs[2u * g] = __sxtab16(off2, v);
+        pairs[2u * g + 1u] = hils_sxtab16_ror8(off2, v);
+    }
+    if (full != hils_pair_groups(cols)) {
+        const uint32_t v = hils_load4(x + cols - 4u);
+        pairs[2u * full] = __sxtab16(off2, v);
+        pairs[2u * full + 1u] = hils_sxtab16_ror8(off2, v);
+        hils_pairs_tail(pairs + 2u * full, cols & 3u);
+    }
+}
+
+static inline void hils_pairs_x16(int32_t *pairs, const int16_t *x, size_t cols)
+{
+    const size_t full = cols / 4u;
+    for (size_t g = 0; g < full; g++) {
+        const uint32_t x01 = hils_load4(x + 4u * g);
+        const uint32_t x23 = hils_load4(x + 4u * g + 2u);
+        pairs[2u * g] = hils_pack_lo(x01, x23);
+        pairs[2u * g + 1u] = hils_pack_hi(x01, x23);
+    }
+    if (full != hils_pair_groups(cols)) {
+        const uint32_t x01 = hils_load4(x + cols - 4u);
+        const uint32_t x23 = hils_load4(x + cols - 2u);
+        pairs[2u * full] = hils_pack_lo(x01, x23);
+        pairs[2u * full + 1u] = hils_pack_hi(x01, x23);
+        hils_pairs_tail(pairs + 2u * full, cols & 3u);
+    }
+}
+
+/* acc[j] += sum_k W[j][k] * x[k] for the four int8 rows j = 0..3 that start `stride` bytes apart at w, over the
+ * 4 * groups columns whose pairs hils_pairs_x8/x16 built. Per group of four columns: one LDRD of the pairs, then per
+ * row one LDR of four weights, SXTB16, SXTB16 ROR 8 and two SMLADs; 23 instructions per 16 MACs (CMSIS-NN's int8
+ * loop: 15 per 8). GCC does not keep four accumulators, two row pointers and the pairs in registers from C, hence the
+ * assembly; its thirteen registers leave none for an inlining caller, hence a call. SMLAD wraps at 32 bits: the callers
+ * bound the sums (int8 x: HIL_QUANT_MAX_IN; int16 x: chunks of HILS_S16_CHUNK_GROUPS). */
+__attribute__((noinline, unused)) static void hils_dot4_w8_pairs(int32_t acc[4], const int8_t *w, size_t stride,
+                                                                 const int32_t *pairs, size_t groups)
+{
+    if (groups == 0u) {
+        return;
+    }
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *w0 = w;               /* rows 0 and 1: [w0], [w0 + stride] */
+    const int8_t *w2 = w + 2u * stride; /* rows 2 and 3 */
+    int32_t xe, xo, wv, t;
+    __asm__ volatile("1:\n\t"
+                     "ldrd %[xe], %[xo], [%[xp]], #8\n\t"
+                     "ldr %[wv], [%[w0], %[s]]\n\t"
+                     "sxtb16 %[t], %[wv]\n\t"
+                     "smlad %[a1], %[t], %[xe], %[a1]\n\t"
+                     "sxtb16 %[wv], %[wv], ror #8\n\t"
+                     "smlad %[a1], %[wv], %[xo], %[a1]\n\t"
+                     "ldr %[wv], [%[w0]], #4\n\t"
+                     "sxtb16 %[t], %[wv]\n\t"
+                     "smlad %[a0], %[t], %[xe], %[a0]\n\t"
+                     "sxtb16 %[wv], %[wv], ror #8\n\t"
+                     "smlad %[a0], %[wv], %[xo], %[a0]\n\t"
+                     "ldr %[wv], [%[w2], %[s]]\n\t"
+                     "sxtb16 %[t], %[wv]\n\t"
+                     "smlad %[a3], %[t], %[xe], %[a3]\n\t"
+                     "sxtb16 %[wv], %[wv], ror #8\n\t"
+                     "smlad %[a3], %[wv], %[xo], %[a3]\n\t"
+                     "ldr %[wv], [%[w2]], #4\n\t"
+                     "sxtb16 %[t], %[wv]\n\t"
+                     "smlad %[a2], %[t], %[xe], %[a2]\n\t"
+                     "sxtb16 %[wv], %[wv], ror #8\n\t"
+                     "smlad %[a2], %[wv], %[xo], %[a2]\n\t"
+                     "subs %[n], %[n], #1\n\t"
+                     "bne 1b"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w2] "+r"(w2),
+                       [xp] "+r"(pairs), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [wv] "=&r"(wv), [t] "=&r"(t)
+                     : [s] "r"(stride)
+                     : "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* The tail group of four rows (hils_pairs_tail): its weights are the last four of each row. */
+static inline void hils_dot4_w8_tail(int32_t acc[4], const int8_t *w, size_t cols, const int32_t *pair)
+{
+    const int8_t *last = w + cols - 4u;
+    for (unsigned j = 0; j < 4u; j++) {
+        const uint32_t v = hils_load4(last + j * cols);
+        acc[j] = __smlad(hils_sxtb16_ror8(v), pair[1], __smlad(__sxtb16(v), pair[0], acc[j]));
+    }
+}
+
+/* acc[j] += sum_k W[j][k] * (x[k] + x_offset) for the four rows j = 0..3 of `cols` int8 weights from w, given the
+ * pairs hils_pairs_x8 built from x (x itself serves rows narrower than four columns). */
+static inline void hils_rows4_x8(int32_t acc[4], const int8_t *w, size_t cols, const int32_t *pairs, const int8_t *x,
+                                 int32_t x_offset)
+{
+    if (cols < 4u) { /* no call: the four sums stay in registers */
+        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        for (size_t k = 0; k < cols; k++) {
+            const int32_t xk = (int32_t)x[k] + x_offset;
+            a0 += (int32_t)w[k] * xk;
+            a1 += (int32_t)w[cols + k] * xk;
+            a2 += (int32_t)w[2u * cols + k] * xk;
+            a3 += (int32_t)w[3u * cols + k] * xk;
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        return;
+    }
+    const size_t full = cols / 4u;
+    hils_dot4_w8_pairs(acc, w, cols, pairs, full);
+    if ((cols & 3u) != 0u) {
+        hils_dot4_w8_tail(acc, w, cols, pairs + 2u * full);
+    }
+}
+
+/* Columns per 32-bit partial sum of int16 x: |w * x| <= 2^22, so 256 of them stay below 2^30. */
+#define HILS_S16_CHUNK_GROUPS 64u
+
+/* hils_rows4_x8 for int16 x (zero point 0; pairs from hils_pairs_x16), into 64-bit sums: exact 32-bit partials over
+ * chunks of columns. */
+static inline void hils_rows4_x16(int64_t acc[4], const int8_t *w, size_t cols, const int32_t *pairs, const int16_t *x)
+{
+    if (cols < 4u) {
+        for (size_t k = 0; k < cols; k++) {
+            for (unsigned j = 0; j < 4u; j++) {
+                acc[j] += (int32_t)w[j * cols + k] * (int32_t)x[k];
+            }
+        }
+        return;
+    }
+    const size_t full = cols / 4u;
+    for (size_t g = 0; g < full; g += HILS_S16_CHUNK_GROUPS) {
+        const size_t n = full - g < HILS_S16_CHUNK_GROUPS ? full - g : HILS_S16_CHUNK_GROUPS;
+        int32_t part[4] = {0, 0, 0, 0};
+        hils_dot4_w8_pairs(part, w + 4u * g, cols, pairs + 2u * g, n);
+        for (unsigned j = 0; j < 4u; j++) {
+            acc[j] += part[j];
+        }
+    }
+    if ((cols & 3u) != 0u) {
+        int32_t part[4] = {0, 0, 0, 0};
+        hils_dot4_w8_tail(part, w, cols, pairs + 2u * full);
+        for (unsigned j = 0; j < 4u; j++) {
+            acc[j] += part[j];
+        }
+    }
+}
+#endif
+
 /* The rounding shifts below floor negative values by >>. C leaves >> of a negative value to the implementation;
  * GCC, Clang and Arm Compiler all shift arithmetically, as CMSIS-NN also assumes. Refuse a compiler that does not. */
 #if (-1 >> 1) != -1
@@ -82,6 +271,12 @@ static inline int64_t hils_rshift_round(int64_t v, unsigned n)
     return n == 0u ? v : (v + ((int64_t)1 << (n - 1u))) >> n;
 }
 
+/* The same for |v| < 2^30 and n <= 30, in 32-bit operations: v + 2^(n-1) cannot overflow. */
+static inline int32_t hils_rshift_round32(int32_t v, unsigned n)
+{
+    return n == 0u ? v : (v + (1 << (n - 1u))) >> n;
+}
+
 static inline int64_t hils_clamp64(int64_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
@@ -92,21 +287,43 @@ static inline int16_t hils_sat16(int64_t v)
     return (int16_t)hils_clamp64(v, HILS_S16_MIN, HILS_S16_MAX);
 }
 
+/* hils_requant_q31 for shift <= -1, the usual case (factors below 1/2): t = 31 - shift >= 32, so the result fits int32
+ * and only the high word of the product matters. With p = hi * 2^32 + lo and u = t - 32: (p + 2^(t-1)) >> t equals
+ * (hi + 2^(u-1)) >> u = ((hi >> (u - 1)) + 1) >> 1 for u >= 1 (lo / 2^32 < 1 cannot change the floor of an integer
+ * over 2^u), and hi + (lo >> 31) for u = 0. SMULL and three 32-bit operations. The caller keeps shift in -31..-1. */
+HILS_INLINE int32_t hils_requant_q31_small(int32_t a, int32_t multiplier, int8_t shift)
+{
+    const int64_t p = (int64_t)a * multiplier;
+    const int32_t hi = (int32_t)((uint64_t)p >> 32);
+    if (shift == -1) {
+        return hi + (int32_t)((uint32_t)p >> 31);
+    }
+    return ((hi >> (-2 - (int32_t)shift)) + 1) >> 1;
+}
+
 /* a * M * 2^(s - 31), one rounding. |a| < 2^31 and 0 <= M < 2^31 keep the product and the rounding term below 2^63.
  * The shift is clamped so a corrupt compiled-in model cannot make it undefined; binders refuse such shifts. */
 static inline int64_t hils_requant_q31(int32_t a, int32_t multiplier, int8_t shift)
 {
+    if (shift <= -1 && shift >= -31) {
+        return hils_requant_q31_small(a, multiplier, shift);
+    }
     int32_t t = 31 - (int32_t)shift;
     t = t < 1 ? 1 : (t > 62 ? 62 : t);
-    const int64_t p = (int64_t)a * multiplier;
     if (t >= 32) {
-        /* The usual case (factors below 1/2), in 32-bit operations: |p| < 2^62, so v = p >> (t - 1) fits int32, and
-         * (p + 2^(t-1)) >> t = floor((v + 1) / 2) = (v >> 1) + (v & 1), the same value without the 64-bit shifts. */
-        const int32_t hi = (int32_t)(p >> 32);
-        const int32_t v = t == 32 ? (int32_t)(((uint32_t)hi << 1) | ((uint32_t)p >> 31)) : hi >> (t - 33);
-        return (v >> 1) + (v & 1);
+        return hils_requant_q31_small(a, multiplier, (int8_t)(31 - t));
     }
-    return hils_rshift_round(p, (unsigned)t);
+    return hils_rshift_round((int64_t)a * multiplier, (unsigned)t);
+}
+
+/* v clamped to int16, for |v| < 2^31: one SSAT where the core has it (ARMv7-M and later). */
+static inline int16_t hils_sat16_32(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    return (int16_t)__ssat(v, 16);
+#else
+    return (int16_t)(v < HILS_S16_MIN ? HILS_S16_MIN : (v > HILS_S16_MAX ? HILS_S16_MAX : v));
+#endif
 }
 
 /* The s16 form: a 64-bit accumulator (|a| < 2^38 under HIL_QUANT_MAX_IN) times the multiplier reduced to Q15. */
@@ -136,22 +353,22 @@ static inline int16_t hils_lut_s16(const int16_t *table, int16_t x)
 static inline int16_t hils_cell_to_q3_12(int16_t c, unsigned cell_frac)
 {
     if (cell_frac >= HIL_GATE_FRAC) {
-        return (int16_t)hils_rshift_round(c, cell_frac - HIL_GATE_FRAC);
+        return (int16_t)hils_rshift_round32(c, cell_frac - HIL_GATE_FRAC);
     }
-    return hils_sat16((int64_t)c * ((int64_t)1 << (HIL_GATE_FRAC - cell_frac)));
+    return hils_sat16_32((int32_t)c * (1 << (HIL_GATE_FRAC - cell_frac)));
 }
 
 /* The cell update of every LSTM variant, given activated gates (Q0.15) in gates[0..4H): c is updated in place, and
- * the i block of gates is overwritten with q3_12(c), ready for tanh; the caller then forms o * tanh(.). */
+ * the i block of gates is overwritten with q3_12(c), ready for tanh; the caller then forms o * tanh(.). Each product
+ * of two int16 is below 2^30 in magnitude, so the rounding shifts and their sum stay in int32. */
 static inline void hils_lstm_cell_update(int16_t *gates, int16_t *c, size_t n_h, unsigned cell_frac)
 {
     for (size_t j = 0; j < n_h; j++) {
         const int32_t i = gates[j];
         const int32_t f = gates[n_h + j];
         const int32_t g = gates[2u * n_h + j];
-        const int64_t cj =
-            hils_rshift_round((int64_t)(f * (int32_t)c[j]), 15u) + hils_rshift_round((int64_t)(i * g), 30u - cell_frac);
-        c[j] = hils_sat16(cj);
+        const int32_t cj = hils_rshift_round32(f * (int32_t)c[j], 15u) + hils_rshift_round32(i * g, 30u - cell_frac);
+        c[j] = hils_sat16_32(cj);
         gates[j] = hils_cell_to_q3_12(c[j], cell_frac);
     }
 }

@@ -101,6 +101,31 @@ static inline size_t hils_mlp_scratch(const uint16_t *units, unsigned n_layers, 
     return widest[1] == 0u ? widest[0] * elem : first + widest[1] * elem;
 }
 
+/* The scratch of an s8/s16 MLP: hils_mlp_scratch, then, word-aligned, the DSP path's column pairs of the widest layer
+ * input (none elsewhere). *second and *pairs (may be NULL) get the offsets of ping-pong buffer 1 and of the pairs. */
+static inline size_t hils_qmlp_scratch(const hil_qmlp_t *m, size_t elem, size_t *second, size_t *pairs)
+{
+    uint16_t units[HIL_MLP_MAX_LAYERS];
+    size_t widest_in = 0u;
+    for (unsigned l = 0; l < m->n_layers; l++) {
+        units[l] = m->layers[l].out_size;
+        widest_in = m->layers[l].in_size > widest_in ? m->layers[l].in_size : widest_in;
+    }
+    size_t total = hils_mlp_scratch(units, m->n_layers, elem, second);
+    const size_t pairs_bytes = hils_pairs_bytes(widest_in);
+    if (pairs != NULL) {
+        *pairs = 0u;
+    }
+    if (pairs_bytes != 0u) {
+        total = (total + 3u) & ~(size_t)3u;
+        if (pairs != NULL) {
+            *pairs = total;
+        }
+        total += pairs_bytes;
+    }
+    return total;
+}
+
 static inline int hils_qlstm_layer_ok(const hil_qlstm_layer_t *L, int s16)
 {
     const int32_t zp_lo = s16 ? 0 : INT8_MIN;
@@ -162,17 +187,31 @@ static inline int hils_lstm_q15_ok(const hil_lstm_q15_t *m)
 }
 
 /* LSTM scratch, all variants: c of every layer (int16), the 4 * max(H) gates (int16), then h of every layer (h_elem
- * bytes each): the int16 arrays first keeps them aligned whatever h_elem is. Offsets in bytes from the start. */
+ * bytes each): the int16 arrays first keeps them aligned whatever h_elem is. Then, word-aligned, `pairs_bytes` for the
+ * DSP path's column pairs (hils_qlstm_pairs_bytes; 0 elsewhere). Offsets in bytes from the start. */
 typedef struct {
     size_t c[HIL_LSTM_MAX_LAYERS];
     size_t gates;
     size_t h[HIL_LSTM_MAX_LAYERS];
+    size_t pairs;
     size_t total;
 } hils_lstm_layout_t;
 
-static inline hils_lstm_layout_t hils_lstm_layout(const uint16_t *hidden, unsigned n_layers, size_t h_elem)
+/* Column pairs of one step of the widest layer (x and h side by side; the head's input is the top layer's h). */
+static inline size_t hils_qlstm_pairs_bytes(const hil_qlstm_t *m)
 {
-    hils_lstm_layout_t lay = {{0u}, 0u, {0u}, 0u};
+    size_t most = 0u;
+    for (unsigned l = 0; l < m->n_layers; l++) {
+        const size_t b = hils_pairs_bytes(m->layers[l].input_size) + hils_pairs_bytes(m->layers[l].hidden_size);
+        most = b > most ? b : most;
+    }
+    return most;
+}
+
+static inline hils_lstm_layout_t hils_lstm_layout(const uint16_t *hidden, unsigned n_layers, size_t h_elem,
+                                                  size_t pairs_bytes)
+{
+    hils_lstm_layout_t lay = {{0u}, 0u, {0u}, 0u, 0u};
     size_t off = 0u;
     size_t widest = 0u;
     for (unsigned l = 0; l < n_layers; l++) {
@@ -187,6 +226,11 @@ static inline hils_lstm_layout_t hils_lstm_layout(const uint16_t *hidden, unsign
     for (unsigned l = 0; l < n_layers; l++) {
         lay.h[l] = off;
         off += h_elem * (size_t)hidden[l];
+    }
+    if (pairs_bytes != 0u) {
+        off = (off + 3u) & ~(size_t)3u;
+        lay.pairs = off;
+        off += pairs_bytes;
     }
     lay.total = off;
     return lay;
