@@ -29,7 +29,7 @@ hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *
     int16_t *c[HIL_LSTM_MAX_LAYERS];
     int8_t *h[HIL_LSTM_MAX_LAYERS];
     int16_t *gates = (int16_t *)(void *)(base + lay.gates);
-    int32_t *pairs = lay.pairs != 0u ? (int32_t *)(void *)(base + lay.pairs) : NULL;
+    int32_t *pairs = lay.pairs != 0u ? (int32_t *)(void *)(base + lay.pairs) : NULL; /* c comes first: never 0 */
     for (unsigned l = 0; l < n_layers; l++) {
         c[l] = (int16_t *)(void *)(base + lay.c[l]);
         h[l] = (int8_t *)(void *)(base + lay.h[l]);

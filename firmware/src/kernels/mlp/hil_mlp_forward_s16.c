@@ -18,7 +18,7 @@ hil_status_t hil_mlp_forward_s16(const hil_qmlp_t *model, const hil_scratch_t *c
     if (!hils_scratch_ok(ctx, hils_qmlp_scratch(model, sizeof(int16_t), &second, &pairs_at))) {
         return HIL_ERR_BUFFER_TOO_SMALL;
     }
-    int32_t *pairs = pairs_at != 0u ? (int32_t *)(void *)((uint8_t *)ctx->buf + pairs_at) : NULL;
+    int32_t *pairs = pairs_at != HILS_NO_PAIRS ? (int32_t *)(void *)((uint8_t *)ctx->buf + pairs_at) : NULL;
     /* Hidden layers ping-pong between two scratch buffers; their ReLU is the activation range of each layer. */
     int16_t *bufs[2] = {(int16_t *)ctx->buf, (int16_t *)(void *)((uint8_t *)ctx->buf + second)};
     const int16_t *x = input;

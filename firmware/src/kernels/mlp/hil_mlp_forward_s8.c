@@ -17,7 +17,7 @@ hil_status_t hil_mlp_forward_s8(const hil_qmlp_t *model, const hil_scratch_t *ct
     if (!hils_scratch_ok(ctx, hils_qmlp_scratch(model, sizeof(int8_t), &second, &pairs_at))) {
         return HIL_ERR_BUFFER_TOO_SMALL;
     }
-    int32_t *pairs = pairs_at != 0u ? (int32_t *)(void *)((uint8_t *)ctx->buf + pairs_at) : NULL;
+    int32_t *pairs = pairs_at != HILS_NO_PAIRS ? (int32_t *)(void *)((uint8_t *)ctx->buf + pairs_at) : NULL;
     /* Hidden layers ping-pong between two scratch buffers; their ReLU is the activation range of each layer. */
     int8_t *bufs[2] = {(int8_t *)ctx->buf, (int8_t *)(void *)((uint8_t *)ctx->buf + second)};
     const int8_t *x = input;

@@ -39,6 +39,18 @@ HILS_INLINE int16_t hils_gate_q15(const hil_qlstm_layer_t *L, size_t r, int64_t 
                       hils_requant_q15(a_hh, L->hh.multiplier[r], L->hh.shift[r]));
 }
 
+/* hils_gate_q15 of 32-bit sums (rows of at most HILS_S16_CHUNK_COLS): 32-bit operations in the usual case. */
+HILS_INLINE int16_t hils_gate_q15_32(const hil_qlstm_layer_t *L, size_t r, int32_t a_ih, int32_t a_hh)
+{
+    const int8_t s_ih = L->ih.shift[r];
+    const int8_t s_hh = L->hh.shift[r];
+    if (s_ih < 0 && s_hh < 0) { /* each below 2^30 in magnitude */
+        return hils_sat16_32(hils_requant_q15_small(a_ih, L->ih.multiplier[r], s_ih) +
+                             hils_requant_q15_small(a_hh, L->hh.multiplier[r], s_hh));
+    }
+    return hils_gate_q15(L, r, a_ih, a_hh);
+}
+
 /* `pairs`: hils_qlstm_pairs_bytes of scratch for the DSP path's four-row loop, or NULL (hil_lstm_cell_s8/s16, which
  * have no scratch of their own) for rows in pairs. */
 static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_t *x, int8_t *h, int16_t *c,
@@ -65,8 +77,8 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
             hils_bias4(s_ih, layer->ih.bias, r);
             const int8_t *wi = layer->w_ih.values + r * n_in;
             const int8_t *wh = layer->w_hh.values + r * n_h;
-            hils_rows4_x8(s_ih, wi, n_in, px, x, x_offset);
-            hils_rows4_x8(s_hh, wh, n_h, ph, h, h_offset);
+            hils_rows4_x8(s_ih, wi, n_in, n_in, px, x, x_offset);
+            hils_rows4_x8(s_hh, wh, n_h, n_h, ph, h, h_offset);
             for (unsigned i = 0; i < 4u; i++) {
                 gates[r + i] = hils_gate_q31(layer, r + i, s_ih[i], s_hh[i]);
             }
@@ -105,8 +117,7 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
     (void)hil_tanh_s16(gates, gates, n_h);
     for (size_t j = 0; j < n_h; j++) {
         const int32_t p = (int32_t)gates[3u * n_h + j] * (int32_t)gates[j]; /* Q0.30 */
-        const int64_t v = hils_requant_q31(p, layer->h_multiplier, layer->h_shift) + layer->h_zp;
-        h[j] = (int8_t)hils_clamp64(v, INT8_MIN, INT8_MAX);
+        h[j] = (int8_t)hils_requant_clamp_q31(p, layer->h_multiplier, layer->h_shift, layer->h_zp, INT8_MIN, INT8_MAX);
     }
 }
 
@@ -126,18 +137,30 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
         int32_t *ph = pairs + 2u * hils_pair_groups(n_in);
         hils_pairs_x16(px, x, n_in);
         hils_pairs_x16(ph, h, n_h);
+        const int narrow = n_in <= HILS_S16_CHUNK_COLS && n_h <= HILS_S16_CHUNK_COLS;
         for (; r < rows; r += 4u) {
-            int64_t s_ih[4];
-            int64_t s_hh[4] = {0, 0, 0, 0};
-            for (unsigned i = 0; i < 4u; i++) {
-                s_ih[i] = layer->ih.bias != NULL ? layer->ih.bias[r + i] : 0;
-            }
             const int8_t *wi = layer->w_ih.values + r * n_in;
             const int8_t *wh = layer->w_hh.values + r * n_h;
-            hils_rows4_x16(s_ih, wi, n_in, px, x);
-            hils_rows4_x16(s_hh, wh, n_h, ph, h);
-            for (unsigned i = 0; i < 4u; i++) {
-                gates[r + i] = hils_gate_q15(layer, r + i, s_ih[i], s_hh[i]);
+            if (narrow) { /* 32-bit sums (HILS_S16_CHUNK_COLS) */
+                int32_t s_ih[4];
+                int32_t s_hh[4] = {0, 0, 0, 0};
+                hils_bias4(s_ih, layer->ih.bias, r);
+                hils_rows4_x16(s_ih, wi, n_in, n_in, px, x);
+                hils_rows4_x16(s_hh, wh, n_h, n_h, ph, h);
+                for (unsigned i = 0; i < 4u; i++) {
+                    gates[r + i] = hils_gate_q15_32(layer, r + i, s_ih[i], s_hh[i]);
+                }
+            } else {
+                int64_t s_ih[4];
+                int64_t s_hh[4] = {0, 0, 0, 0};
+                for (unsigned i = 0; i < 4u; i++) {
+                    s_ih[i] = layer->ih.bias != NULL ? layer->ih.bias[r + i] : 0;
+                }
+                hils_rows4_x16_wide(s_ih, wi, n_in, px, x);
+                hils_rows4_x16_wide(s_hh, wh, n_h, ph, h);
+                for (unsigned i = 0; i < 4u; i++) {
+                    gates[r + i] = hils_gate_q15(layer, r + i, s_ih[i], s_hh[i]);
+                }
             }
         }
     }
@@ -174,7 +197,7 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
     (void)hil_tanh_s16(gates, gates, n_h);
     for (size_t j = 0; j < n_h; j++) {
         const int32_t p = (int32_t)gates[3u * n_h + j] * (int32_t)gates[j]; /* Q0.30, fits the Q31 form */
-        h[j] = hils_sat16(hils_requant_q31(p, layer->h_multiplier, layer->h_shift));
+        h[j] = (int16_t)hils_requant_clamp_q31(p, layer->h_multiplier, layer->h_shift, 0, HILS_S16_MIN, HILS_S16_MAX);
     }
 }
 

@@ -14,13 +14,23 @@
 
 HILS_INLINE int8_t hils_out_s8(const hil_qdense_t *d, size_t r, int32_t acc)
 {
-    const int64_t v = hils_requant_q31(acc, d->rq.multiplier[r], d->rq.shift[r]) + d->out_zp;
-    return (int8_t)hils_clamp64(v, d->act_min, d->act_max);
+    return (int8_t)hils_requant_clamp_q31(acc, d->rq.multiplier[r], d->rq.shift[r], d->out_zp, d->act_min, d->act_max);
 }
 
 HILS_INLINE int16_t hils_out_s16(const hil_qdense_t *d, size_t r, int64_t acc)
 {
     return (int16_t)hils_clamp64(hils_requant_q15(acc, d->rq.multiplier[r], d->rq.shift[r]), d->act_min, d->act_max);
+}
+
+/* hils_out_s16 of a 32-bit sum (rows of at most HILS_S16_CHUNK_COLS): 32-bit operations in the usual case. */
+HILS_INLINE int16_t hils_out_s16_32(const hil_qdense_t *d, size_t r, int32_t acc)
+{
+    const int8_t shift = d->rq.shift[r];
+    if (shift < 0) {
+        const int32_t v = hils_requant_q15_small(acc, d->rq.multiplier[r], shift);
+        return (int16_t)(v < d->act_min ? d->act_min : (v > d->act_max ? d->act_max : v));
+    }
+    return hils_out_s16(d, r, acc);
 }
 
 static inline void hils_dense_s8_run(const hil_qdense_t *d, const int8_t *x, int8_t *y, int32_t *pairs)
@@ -40,7 +50,7 @@ static inline void hils_dense_s8_run(const hil_qdense_t *d, const int8_t *x, int
                 memcpy(acc, bias + r, sizeof acc);
             }
             const int8_t *w = d->w.values + r * cols;
-            hils_rows4_x8(acc, w, cols, pairs, x, x_offset);
+            hils_rows4_x8(acc, w, cols, cols, pairs, x, x_offset);
             for (unsigned i = 0; i < 4u; i++) {
                 y[r + i] = hils_out_s8(d, r + i, acc[i]);
             }
@@ -77,14 +87,25 @@ static inline void hils_dense_s16_run(const hil_qdense_t *d, const int16_t *x, i
     if (plain && pairs != NULL) {
         hils_pairs_x16(pairs, x, cols);
         for (; r + 4u <= rows; r += 4u) {
-            int64_t acc[4];
-            for (unsigned i = 0; i < 4u; i++) {
-                acc[i] = bias != NULL ? bias[r + i] : 0;
-            }
             const int8_t *w = d->w.values + r * cols;
-            hils_rows4_x16(acc, w, cols, pairs, x);
-            for (unsigned i = 0; i < 4u; i++) {
-                y[r + i] = hils_out_s16(d, r + i, acc[i]);
+            if (cols <= HILS_S16_CHUNK_COLS) { /* 32-bit sums */
+                int32_t acc[4] = {0, 0, 0, 0};
+                if (bias != NULL) {
+                    memcpy(acc, bias + r, sizeof acc);
+                }
+                hils_rows4_x16(acc, w, cols, cols, pairs, x);
+                for (unsigned i = 0; i < 4u; i++) {
+                    y[r + i] = hils_out_s16_32(d, r + i, acc[i]);
+                }
+            } else {
+                int64_t acc[4];
+                for (unsigned i = 0; i < 4u; i++) {
+                    acc[i] = bias != NULL ? bias[r + i] : 0;
+                }
+                hils_rows4_x16_wide(acc, w, cols, pairs, x);
+                for (unsigned i = 0; i < 4u; i++) {
+                    y[r + i] = hils_out_s16(d, r + i, acc[i]);
+                }
             }
         }
     }

@@ -137,44 +137,49 @@ static inline void hils_pairs_x16(int32_t *pairs, const int16_t *x, size_t cols)
 
 /* acc[j] += sum_k W[j][k] * x[k] for the four int8 rows j = 0..3 that start `stride` bytes apart at w, over the
  * 4 * groups columns whose pairs hils_pairs_x8/x16 built. Per group of four columns: one LDRD of the pairs, then per
- * row one LDR of four weights, SXTB16, SXTB16 ROR 8 and two SMLADs; 23 instructions per 16 MACs (CMSIS-NN's int8
- * loop: 15 per 8). GCC does not keep four accumulators, two row pointers and the pairs in registers from C, hence the
- * assembly; its thirteen registers leave none for an inlining caller, hence a call. SMLAD wraps at 32 bits: the callers
- * bound the sums (int8 x: HIL_QUANT_MAX_IN; int16 x: chunks of HILS_S16_CHUNK_GROUPS). */
+ * row one LDR of four weights, SXTB16, SXTB16 ROR 8 and two SMLADs: 21 instructions per 16 MACs, and the loop's SUBS
+ * and BNE once per two groups (CMSIS-NN's int8 loop: 15 per 8). GCC does not keep four accumulators, two row pointers
+ * and the pairs in registers from C, hence the assembly; its thirteen registers leave none for an inlining caller,
+ * hence a call. SMLAD wraps at 32 bits: the callers bound the sums (int8 x: HIL_QUANT_MAX_IN; int16 x: chunks of
+ * HILS_S16_CHUNK_COLS). docs/performance.md has the loop's Cortex-M4 cycle estimate. */
+#define HILS_DOT4_GROUP                                                                                                \
+    "ldrd %[xe], %[xo], [%[xp]], #8\n\t"                                                                               \
+    "ldr %[wv], [%[w0], %[s]]\n\t"                                                                                     \
+    "sxtb16 %[t], %[wv]\n\t"                                                                                           \
+    "smlad %[a1], %[t], %[xe], %[a1]\n\t"                                                                              \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                                                  \
+    "smlad %[a1], %[wv], %[xo], %[a1]\n\t"                                                                             \
+    "ldr %[wv], [%[w0]], #4\n\t"                                                                                       \
+    "sxtb16 %[t], %[wv]\n\t"                                                                                           \
+    "smlad %[a0], %[t], %[xe], %[a0]\n\t"                                                                              \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                                                  \
+    "smlad %[a0], %[wv], %[xo], %[a0]\n\t"                                                                             \
+    "ldr %[wv], [%[w2], %[s]]\n\t"                                                                                     \
+    "sxtb16 %[t], %[wv]\n\t"                                                                                           \
+    "smlad %[a3], %[t], %[xe], %[a3]\n\t"                                                                              \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                                                  \
+    "smlad %[a3], %[wv], %[xo], %[a3]\n\t"                                                                             \
+    "ldr %[wv], [%[w2]], #4\n\t"                                                                                       \
+    "sxtb16 %[t], %[wv]\n\t"                                                                                           \
+    "smlad %[a2], %[t], %[xe], %[a2]\n\t"                                                                              \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"                                                                                  \
+    "smlad %[a2], %[wv], %[xo], %[a2]\n\t"
+
 __attribute__((noinline, unused)) static void hils_dot4_w8_pairs(int32_t acc[4], const int8_t *w, size_t stride,
                                                                  const int32_t *pairs, size_t groups)
 {
-    if (groups == 0u) {
-        return;
-    }
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     const int8_t *w0 = w;               /* rows 0 and 1: [w0], [w0 + stride] */
     const int8_t *w2 = w + 2u * stride; /* rows 2 and 3 */
     int32_t xe, xo, wv, t;
-    __asm__ volatile("1:\n\t"
-                     "ldrd %[xe], %[xo], [%[xp]], #8\n\t"
-                     "ldr %[wv], [%[w0], %[s]]\n\t"
-                     "sxtb16 %[t], %[wv]\n\t"
-                     "smlad %[a1], %[t], %[xe], %[a1]\n\t"
-                     "sxtb16 %[wv], %[wv], ror #8\n\t"
-                     "smlad %[a1], %[wv], %[xo], %[a1]\n\t"
-                     "ldr %[wv], [%[w0]], #4\n\t"
-                     "sxtb16 %[t], %[wv]\n\t"
-                     "smlad %[a0], %[t], %[xe], %[a0]\n\t"
-                     "sxtb16 %[wv], %[wv], ror #8\n\t"
-                     "smlad %[a0], %[wv], %[xo], %[a0]\n\t"
-                     "ldr %[wv], [%[w2], %[s]]\n\t"
-                     "sxtb16 %[t], %[wv]\n\t"
-                     "smlad %[a3], %[t], %[xe], %[a3]\n\t"
-                     "sxtb16 %[wv], %[wv], ror #8\n\t"
-                     "smlad %[a3], %[wv], %[xo], %[a3]\n\t"
-                     "ldr %[wv], [%[w2]], #4\n\t"
-                     "sxtb16 %[t], %[wv]\n\t"
-                     "smlad %[a2], %[t], %[xe], %[a2]\n\t"
-                     "sxtb16 %[wv], %[wv], ror #8\n\t"
-                     "smlad %[a2], %[wv], %[xo], %[a2]\n\t"
-                     "subs %[n], %[n], #1\n\t"
-                     "bne 1b"
+    /* groups / 2 passes of two groups, after one group alone when the count is odd (LSRS leaves the odd bit in C
+     * and Z for no pairs; the group's instructions set no flags) */
+    __asm__ volatile("lsrs %[n], %[n], #1\n\t"
+                     "bcc 2f\n\t" HILS_DOT4_GROUP "2:\n\t"
+                     "beq 3f\n\t"
+                     "1:\n\t" HILS_DOT4_GROUP HILS_DOT4_GROUP "subs %[n], %[n], #1\n\t"
+                     "bne 1b\n\t"
+                     "3:"
                      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w2] "+r"(w2),
                        [xp] "+r"(pairs), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [wv] "=&r"(wv), [t] "=&r"(t)
                      : [s] "r"(stride)
@@ -185,29 +190,29 @@ __attribute__((noinline, unused)) static void hils_dot4_w8_pairs(int32_t acc[4],
     acc[3] = a3;
 }
 
-/* The tail group of four rows (hils_pairs_tail): its weights are the last four of each row. */
-static inline void hils_dot4_w8_tail(int32_t acc[4], const int8_t *w, size_t cols, const int32_t *pair)
+/* The tail group of four rows (hils_pairs_tail): its weights are the last four of each row's `cols`. */
+static inline void hils_dot4_w8_tail(int32_t acc[4], const int8_t *w, size_t stride, size_t cols, const int32_t *pair)
 {
     const int8_t *last = w + cols - 4u;
     for (unsigned j = 0; j < 4u; j++) {
-        const uint32_t v = hils_load4(last + j * cols);
+        const uint32_t v = hils_load4(last + j * stride);
         acc[j] = __smlad(hils_sxtb16_ror8(v), pair[1], __smlad(__sxtb16(v), pair[0], acc[j]));
     }
 }
 
-/* acc[j] += sum_k W[j][k] * (x[k] + x_offset) for the four rows j = 0..3 of `cols` int8 weights from w, given the
- * pairs hils_pairs_x8 built from x (x itself serves rows narrower than four columns). */
-static inline void hils_rows4_x8(int32_t acc[4], const int8_t *w, size_t cols, const int32_t *pairs, const int8_t *x,
-                                 int32_t x_offset)
+/* acc[j] += sum_k W[j][k] * (x[k] + x_offset), k < cols, for the four rows j = 0..3 of int8 weights `stride` bytes
+ * apart from w, given the pairs hils_pairs_x8 built from x (x itself serves rows narrower than four columns). */
+static inline void hils_rows4_x8(int32_t acc[4], const int8_t *w, size_t stride, size_t cols, const int32_t *pairs,
+                                 const int8_t *x, int32_t x_offset)
 {
     if (cols < 4u) { /* no call: the four sums stay in registers */
         int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
         for (size_t k = 0; k < cols; k++) {
             const int32_t xk = (int32_t)x[k] + x_offset;
             a0 += (int32_t)w[k] * xk;
-            a1 += (int32_t)w[cols + k] * xk;
-            a2 += (int32_t)w[2u * cols + k] * xk;
-            a3 += (int32_t)w[3u * cols + k] * xk;
+            a1 += (int32_t)w[stride + k] * xk;
+            a2 += (int32_t)w[2u * stride + k] * xk;
+            a3 += (int32_t)w[3u * stride + k] * xk;
         }
         acc[0] = a0;
         acc[1] = a1;
@@ -216,39 +221,50 @@ static inline void hils_rows4_x8(int32_t acc[4], const int8_t *w, size_t cols, c
         return;
     }
     const size_t full = cols / 4u;
-    hils_dot4_w8_pairs(acc, w, cols, pairs, full);
+    hils_dot4_w8_pairs(acc, w, stride, pairs, full);
     if ((cols & 3u) != 0u) {
-        hils_dot4_w8_tail(acc, w, cols, pairs + 2u * full);
+        hils_dot4_w8_tail(acc, w, stride, cols, pairs + 2u * full);
     }
 }
 
-/* Columns per 32-bit partial sum of int16 x: |w * x| <= 2^22, so 256 of them stay below 2^30. */
-#define HILS_S16_CHUNK_GROUPS 64u
+/* Columns whose int8 x int16 products sum exactly in int32 beside an int32 bias: |w * x| <= 2^22 and |bias| <= 2^30
+ * (HIL_QUANT_MAX_BIAS), so 252 columns reach at most 2^31 - 2^24. A multiple of four, so chunks keep the groups. */
+#define HILS_S16_CHUNK_COLS 252u
 
-/* hils_rows4_x8 for int16 x (zero point 0; pairs from hils_pairs_x16), into 64-bit sums: exact 32-bit partials over
- * chunks of columns. */
-static inline void hils_rows4_x16(int64_t acc[4], const int8_t *w, size_t cols, const int32_t *pairs, const int16_t *x)
+/* hils_rows4_x8 for int16 x (zero point 0; pairs from hils_pairs_x16), cols <= HILS_S16_CHUNK_COLS. */
+static inline void hils_rows4_x16(int32_t acc[4], const int8_t *w, size_t stride, size_t cols, const int32_t *pairs,
+                                  const int16_t *x)
 {
     if (cols < 4u) {
+        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
         for (size_t k = 0; k < cols; k++) {
-            for (unsigned j = 0; j < 4u; j++) {
-                acc[j] += (int32_t)w[j * cols + k] * (int32_t)x[k];
-            }
+            const int32_t xk = x[k];
+            a0 += (int32_t)w[k] * xk;
+            a1 += (int32_t)w[stride + k] * xk;
+            a2 += (int32_t)w[2u * stride + k] * xk;
+            a3 += (int32_t)w[3u * stride + k] * xk;
         }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
         return;
     }
     const size_t full = cols / 4u;
-    for (size_t g = 0; g < full; g += HILS_S16_CHUNK_GROUPS) {
-        const size_t n = full - g < HILS_S16_CHUNK_GROUPS ? full - g : HILS_S16_CHUNK_GROUPS;
-        int32_t part[4] = {0, 0, 0, 0};
-        hils_dot4_w8_pairs(part, w + 4u * g, cols, pairs + 2u * g, n);
-        for (unsigned j = 0; j < 4u; j++) {
-            acc[j] += part[j];
-        }
-    }
+    hils_dot4_w8_pairs(acc, w, stride, pairs, full);
     if ((cols & 3u) != 0u) {
+        hils_dot4_w8_tail(acc, w, stride, cols, pairs + 2u * full);
+    }
+}
+
+/* Rows wider than HILS_S16_CHUNK_COLS: exact 32-bit partials over chunks of columns, summed in int64. */
+static inline void hils_rows4_x16_wide(int64_t acc[4], const int8_t *w, size_t cols, const int32_t *pairs,
+                                       const int16_t *x)
+{
+    for (size_t c0 = 0; c0 < cols; c0 += HILS_S16_CHUNK_COLS) {
+        const size_t n = cols - c0 < HILS_S16_CHUNK_COLS ? cols - c0 : HILS_S16_CHUNK_COLS;
         int32_t part[4] = {0, 0, 0, 0};
-        hils_dot4_w8_tail(part, w, cols, pairs + 2u * full);
+        hils_rows4_x16(part, w + c0, cols, n, pairs + c0 / 2u, x + c0);
         for (unsigned j = 0; j < 4u; j++) {
             acc[j] += part[j];
         }
@@ -314,6 +330,27 @@ static inline int64_t hils_requant_q31(int32_t a, int32_t multiplier, int8_t shi
         return hils_requant_q31_small(a, multiplier, (int8_t)(31 - t));
     }
     return hils_rshift_round((int64_t)a * multiplier, (unsigned)t);
+}
+
+/* hils_requant_q15 for a 32-bit accumulator and shift <= -1 (t = 15 - shift >= 16): |a * m15| <= 2^46, so q = p >> 15
+ * fits int32, and (p + 2^(t-1)) >> t = ((q >> (t - 16)) + 1) >> 1 (2^(t-1) is a multiple of 2^15). The caller keeps
+ * shift in -31..-1. */
+HILS_INLINE int32_t hils_requant_q15_small(int32_t a, int32_t multiplier, int8_t shift)
+{
+    const int32_t m15 = (int32_t)(((uint32_t)multiplier + 32768u) >> 16);
+    const int32_t q = (int32_t)(((int64_t)a * m15) >> 15);
+    return ((q >> (-1 - (int32_t)shift)) + 1) >> 1;
+}
+
+/* hils_requant_q31(a) + zp, clamped to lo..hi: in 32-bit operations in the usual case (shift < 0). */
+HILS_INLINE int32_t hils_requant_clamp_q31(int32_t a, int32_t multiplier, int8_t shift, int32_t zp, int32_t lo,
+                                           int32_t hi)
+{
+    if (shift < 0 && shift >= -31) {
+        const int32_t v = hils_requant_q31_small(a, multiplier, shift) + zp; /* |.| < 2^30 + 2^15 */
+        return v < lo ? lo : (v > hi ? hi : v);
+    }
+    return (int32_t)hils_clamp64(hils_requant_q31(a, multiplier, shift) + zp, lo, hi);
 }
 
 /* v clamped to int16, for |v| < 2^31: one SSAT where the core has it (ARMv7-M and later). */

@@ -101,8 +101,12 @@ static inline size_t hils_mlp_scratch(const uint16_t *units, unsigned n_layers, 
     return widest[1] == 0u ? widest[0] * elem : first + widest[1] * elem;
 }
 
+/* The offset of no column pairs (hils_qmlp_scratch): a one-layer MLP's pairs start at offset 0. */
+#define HILS_NO_PAIRS SIZE_MAX
+
 /* The scratch of an s8/s16 MLP: hils_mlp_scratch, then, word-aligned, the DSP path's column pairs of the widest layer
- * input (none elsewhere). *second and *pairs (may be NULL) get the offsets of ping-pong buffer 1 and of the pairs. */
+ * input (none elsewhere). *second and *pairs (may be NULL) get the offsets of ping-pong buffer 1 and of the pairs
+ * (HILS_NO_PAIRS when there are none). */
 static inline size_t hils_qmlp_scratch(const hil_qmlp_t *m, size_t elem, size_t *second, size_t *pairs)
 {
     uint16_t units[HIL_MLP_MAX_LAYERS];
@@ -114,7 +118,7 @@ static inline size_t hils_qmlp_scratch(const hil_qmlp_t *m, size_t elem, size_t 
     size_t total = hils_mlp_scratch(units, m->n_layers, elem, second);
     const size_t pairs_bytes = hils_pairs_bytes(widest_in);
     if (pairs != NULL) {
-        *pairs = 0u;
+        *pairs = HILS_NO_PAIRS;
     }
     if (pairs_bytes != 0u) {
         total = (total + 3u) & ~(size_t)3u;
