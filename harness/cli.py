@@ -133,6 +133,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print(bench.format_quant(bench.bench_quant(boards, windows, timed=args.repeats, on_figure=measured)))
         return 0
+    if args.what == "cycles":
+        import tempfile
+
+        board = (args.board or [DEFAULT_BOARD])[0]
+        print(
+            f"Cortex-M4 cycles of one inference of each quant-study model on {board}: QEMU writes the instructions it "
+            "executes (-d exec,in_asm),\nharness/cycles.py prices them with the Cortex-M4's instruction timings. An "
+            "estimate beside the exact instruction count; a real board's DWT cycle counter is the measurement.\n"
+        )
+
+        def priced(f: bench.CycleFigure) -> None:
+            print(f"  priced {f.model} {f.variant}: {f.estimate.instructions:,} instructions, "
+                  f"{f.estimate.cycles:,} cycles", file=sys.stderr, flush=True)  # fmt: skip
+
+        with tempfile.TemporaryDirectory(prefix="hil-cycles-") as tmp:
+            print(bench.format_cycles(bench.bench_cycles(board, Path(tmp), on_figure=priced)))
+        return 0
     if args.what == "pipeline":
         from harness.suites import pipeline
 
@@ -403,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     val.set_defaults(func=_cmd_validate)
 
     bench = sub.add_parser("bench", help="print benchmark figures")
-    bench.add_argument("what", choices=("lstm", "train", "esn", "quant", "pipeline", "split"))
+    bench.add_argument("what", choices=("lstm", "train", "esn", "quant", "cycles", "pipeline", "split"))
     bench.add_argument("--board", action="append", default=None, help="boards (default qemu-stm32f4 and host)")
     bench.add_argument("--repeats", type=int, default=5, help="windows per model")
     bench.add_argument(

@@ -76,7 +76,14 @@ class QemuBoard(Board):
             "-serial", f"tcp:127.0.0.1:{serial_port},server=on,wait=on,nodelay=on",
             "-qmp", f"unix:{qmp_path},server=on,wait=off",
             *self._peer_args(),
+            *self._trace_args(),
         ]  # fmt: skip
+
+    def _trace_args(self) -> list[str]:
+        """options.extra["exec_trace"] = PATH: QEMU writes every block it translates and every block it executes there
+        (the input of harness.cycles' Cortex-M4 cycle estimate). Slow and large: about 80 bytes per block executed."""
+        path = self.options.extra.get("exec_trace")
+        return ["-d", "exec,nochain,in_asm", "-D", path] if path else []
 
     def _peer_args(self) -> list[str]:
         """The board-to-board link (options.extra["peer"] = "listen:PORT" or "connect:PORT"): the machine's second

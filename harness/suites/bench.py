@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -393,3 +395,85 @@ def format_quant(figures: list[QuantFigure]) -> str:
     notes.append("anchor: instructions per MAC of CMSIS-NN's kernels (DSP path) for the same shape on the same "
                  "emulated Cortex-M4F and compiler (-O3)")  # fmt: skip
     return table + "\n\n" + "\n".join(notes)
+
+
+# ------------------------------------------------------------------------------ Cortex-M4 cycles, from QEMU's trace
+
+
+CYCLE_VARIANTS = ("float32", "int16", "int8")
+
+
+@dataclass(frozen=True)
+class CycleFigure:
+    """One inference of one model variant on a Cortex-M4F board under QEMU: the instructions the device counted, the
+    instructions of the traced call, and the cycles a Cortex-M4 would take for them (harness.cycles)."""
+
+    board: str
+    model: str
+    variant: str
+    entry: str  # the forward kernel whose call was priced
+    counted: float  # the device's counter (instructions under -icount shift=0)
+    estimate: object  # harness.cycles.Estimate of the call
+    macs: int
+
+
+def _forward_symbol(kind_name: str) -> str:
+    """LSTM_S8 -> hil_lstm_forward_s8: the kernel a bound model's INFER runs."""
+    family, _, dtype = kind_name.lower().partition("_")
+    return f"hil_{family}_forward_{dtype}"
+
+
+def bench_cycles(board_name: str, workdir: Path, variants: tuple[str, ...] = CYCLE_VARIANTS,
+                 on_figure: Callable[[CycleFigure], None] | None = None) -> list[CycleFigure]:  # fmt: skip
+    """Each model of the quant study in each variant: one window on a fresh board whose QEMU writes its execution
+    trace, then that trace priced in Cortex-M4 cycles. A trace is about 7 MB per million instructions; each is deleted
+    once priced."""
+    from harness.boards import BoardOptions
+    from harness.cycles import estimate_trace
+    from harness.proto import wire
+    from harness.suites import quant as qs
+
+    out = []
+    for model in qs.BENCH_MODELS:
+        ev = qs.eval_set(model, 1)
+        for case in qs.cases(model):
+            if case.variant not in variants:
+                continue
+            trace = workdir / f"{model}-{case.variant}.trace"
+            session = session_for(get_board(board_name, BoardOptions(extra={"exec_trace": str(trace)})))
+            try:
+                run = qs.run_case(session, case, ev, timed=1)
+                assert session.image is not None
+                elf = session.image.path
+            finally:
+                session.close()
+            entry = _forward_symbol(wire.MODEL_KINDS[run.info.kind].name)
+            calls = estimate_trace(trace, elf, entry)
+            trace.unlink()
+            if not calls:
+                raise RuntimeError(f"{model}:{case.variant}: no call of {entry} in QEMU's trace")
+            out.append(CycleFigure(board_name, model, case.variant, entry, run.per_inference, calls[-1], case.macs))
+            if on_figure is not None:
+                on_figure(out[-1])
+    return out
+
+
+def format_cycles(figures: list[CycleFigure]) -> str:
+    rows = [("board", "model", "variant", "counted instr", "traced instr", "est. M4 cycles", "cycles/instr",
+             "instr/MAC", "cycles/MAC", "f32/this instr", "f32/this cycles")]  # fmt: skip
+    float_of = {(f.board, f.model): f for f in figures if f.variant == "float32"}
+    for f in figures:
+        e = f.estimate
+        ref = float_of.get((f.board, f.model))
+        rows.append((f.board, f.model, f.variant, f"{f.counted:,.0f}", f"{e.instructions:,}", f"{e.cycles:,}",
+                     f"{e.cycles_per_instruction:.2f}", f"{e.instructions / f.macs:.2f}", f"{e.cycles / f.macs:.2f}",
+                     f"{ref.estimate.instructions / e.instructions:.2f}x" if ref else "-",
+                     f"{ref.estimate.cycles / e.cycles:.2f}x" if ref else "-"))  # fmt: skip
+    unpriced = sum((f.estimate.unpriced for f in figures), start=Counter())
+    notes = ["counted: the device's counter around the kernel call; traced: the instructions QEMU executed from the "
+             "kernel's entry until back in its caller (the two differ by the call and the counter reads).",
+             "cycles: those instructions priced with the Cortex-M4's timings, zero wait states, a taken branch +2 "
+             "(harness/cycles.py; docs/performance.md)."]  # fmt: skip
+    if unpriced:
+        notes.append("priced at 1 cycle for want of an entry: " + ", ".join(f"{m} x{n}" for m, n in unpriced.items()))
+    return _table(rows) + "\n\n" + "\n".join(notes)
