@@ -212,7 +212,7 @@ typedef struct {
 hil_status_t hil_sigmoid_s16(const int16_t *x, int16_t *y, size_t n);
 hil_status_t hil_tanh_s16(const int16_t *x, int16_t *y, size_t n);
 
-/* One dense layer; no scratch. */
+/* One dense layer; no scratch (rows two at a time: the forwards' four-row DSP loop needs the pairs' scratch). */
 hil_status_t hil_dense_s8(const hil_qdense_t *layer, const int8_t *x, int8_t *y);
 hil_status_t hil_dense_s16(const hil_qdense_t *layer, const int16_t *x, int16_t *y);
 hil_status_t hil_dense_q15(const hil_dense_q15_t *layer, const int16_t *x, int16_t *y);
@@ -227,7 +227,9 @@ hil_status_t hil_lstm_bind_s8(const uint8_t *blob, size_t blob_bytes, hil_qlstm_
 hil_status_t hil_lstm_bind_s16(const uint8_t *blob, size_t blob_bytes, hil_qlstm_t *model);
 hil_status_t hil_lstm_bind_q15(const uint8_t *blob, size_t blob_bytes, hil_lstm_q15_t *model);
 
-/* Bytes of scratch the forward needs (0 for a model it would refuse, and for a one-layer MLP, which needs none). */
+/* Bytes of scratch the forward needs (0 for a model it would refuse; for a one-layer MLP, none, except on a core with
+ * the DSP extension, where the s8/s16 kernels add the int16 column pairs of the widest input: 2 bytes per column). The
+ * figure depends on the core the kernels were built for, as CMSIS-NN's get_buffer_size functions do. */
 size_t hil_mlp_buffer_size_f32(const hil_mlp_f32_t *model);
 size_t hil_mlp_buffer_size_s8(const hil_qmlp_t *model);
 size_t hil_mlp_buffer_size_s16(const hil_qmlp_t *model);
@@ -248,7 +250,8 @@ hil_status_t hil_mlp_forward_s16(const hil_qmlp_t *model, const hil_scratch_t *c
 hil_status_t hil_mlp_forward_q15(const hil_mlp_q15_t *model, const hil_scratch_t *ctx, const int16_t *input,
                                  int16_t *output);
 
-/* One time step of one layer: updates h[H] and c[H] in place from x[I]; gates is scratch of 4H int16. */
+/* One time step of one layer: updates h[H] and c[H] in place from x[I]; gates is scratch of 4H int16 (rows two at a
+ * time: the forwards' four-row DSP loop needs the pairs of their scratch). */
 hil_status_t hil_lstm_cell_s8(const hil_qlstm_layer_t *layer, const int8_t *x, int8_t *h, int16_t *c, int16_t *gates);
 hil_status_t hil_lstm_cell_s16(const hil_qlstm_layer_t *layer, const int16_t *x, int16_t *h, int16_t *c,
                                int16_t *gates);
