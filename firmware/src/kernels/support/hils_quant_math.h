@@ -200,13 +200,24 @@ static inline void hils_dot4_w8_tail(int32_t acc[4], const int8_t *w, size_t str
     }
 }
 
+/* acc[j] += W[j] . x for four rows of four columns or more, from the pairs hils_pairs_x8/x16 built: the full groups,
+ * then the tail. */
+static inline void hils_rows4_pairs(int32_t acc[4], const int8_t *w, size_t stride, size_t cols, const int32_t *pairs)
+{
+    const size_t full = cols / 4u;
+    hils_dot4_w8_pairs(acc, w, stride, pairs, full);
+    if ((cols & 3u) != 0u) {
+        hils_dot4_w8_tail(acc, w, stride, cols, pairs + 2u * full);
+    }
+}
+
 /* acc[j] += sum_k W[j][k] * (x[k] + x_offset), k < cols, for the four rows j = 0..3 of int8 weights `stride` bytes
- * apart from w, given the pairs hils_pairs_x8 built from x (x itself serves rows narrower than four columns). */
+ * apart from w, given the pairs hils_pairs_x8 built from x. */
 static inline void hils_rows4_x8(int32_t acc[4], const int8_t *w, size_t stride, size_t cols, const int32_t *pairs,
                                  const int8_t *x, int32_t x_offset)
 {
-    if (cols < 4u) { /* no call: the four sums stay in registers */
-        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    if (cols < 4u) {
+        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3]; /* no call: the sums stay in registers */
         for (size_t k = 0; k < cols; k++) {
             const int32_t xk = (int32_t)x[k] + x_offset;
             a0 += (int32_t)w[k] * xk;
@@ -220,11 +231,7 @@ static inline void hils_rows4_x8(int32_t acc[4], const int8_t *w, size_t stride,
         acc[3] = a3;
         return;
     }
-    const size_t full = cols / 4u;
-    hils_dot4_w8_pairs(acc, w, stride, pairs, full);
-    if ((cols & 3u) != 0u) {
-        hils_dot4_w8_tail(acc, w, stride, cols, pairs + 2u * full);
-    }
+    hils_rows4_pairs(acc, w, stride, cols, pairs);
 }
 
 /* Columns whose int8 x int16 products sum exactly in int32 beside an int32 bias: |w * x| <= 2^22 and |bias| <= 2^30
@@ -236,7 +243,7 @@ static inline void hils_rows4_x16(int32_t acc[4], const int8_t *w, size_t stride
                                   const int16_t *x)
 {
     if (cols < 4u) {
-        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3]; /* no call: the sums stay in registers */
         for (size_t k = 0; k < cols; k++) {
             const int32_t xk = x[k];
             a0 += (int32_t)w[k] * xk;
@@ -250,11 +257,7 @@ static inline void hils_rows4_x16(int32_t acc[4], const int8_t *w, size_t stride
         acc[3] = a3;
         return;
     }
-    const size_t full = cols / 4u;
-    hils_dot4_w8_pairs(acc, w, stride, pairs, full);
-    if ((cols & 3u) != 0u) {
-        hils_dot4_w8_tail(acc, w, stride, cols, pairs + 2u * full);
-    }
+    hils_rows4_pairs(acc, w, stride, cols, pairs);
 }
 
 /* Rows wider than HILS_S16_CHUNK_COLS: exact 32-bit partials over chunks of columns, summed in int64. */
