@@ -116,7 +116,9 @@ static inline size_t hils_qmlp_scratch(const hil_qmlp_t *m, size_t elem, size_t 
         widest_in = m->layers[l].in_size > widest_in ? m->layers[l].in_size : widest_in;
     }
     size_t total = hils_mlp_scratch(units, m->n_layers, elem, second);
-    const size_t pairs_bytes = hils_pairs_bytes(widest_in);
+    /* clustered weights are looked up byte by byte and take no pairs (a blob's layers share one weight format; a mixed
+     * compiled-in model stays right, its plain layers then go two rows at a time) */
+    const size_t pairs_bytes = m->layers[0].w.index_bits == 0u ? hils_pairs_bytes(widest_in) : 0u;
     if (pairs != NULL) {
         *pairs = HILS_NO_PAIRS;
     }
@@ -201,9 +203,13 @@ typedef struct {
     size_t total;
 } hils_lstm_layout_t;
 
-/* Column pairs of one step of the widest layer (x and h side by side; the head's input is the top layer's h). */
+/* Column pairs of one step of the widest layer (x and h side by side; the head's input is the top layer's h); none for
+ * clustered weights, which the four-row loop does not take. */
 static inline size_t hils_qlstm_pairs_bytes(const hil_qlstm_t *m)
 {
+    if (m->layers[0].w_ih.index_bits != 0u) {
+        return 0u;
+    }
     size_t most = 0u;
     for (unsigned l = 0; l < m->n_layers; l++) {
         const size_t b = hils_pairs_bytes(m->layers[l].input_size) + hils_pairs_bytes(m->layers[l].hidden_size);
