@@ -5,7 +5,7 @@
  * harness.models.quant.activation_table("tanh"); tests/kernels/test_quant_kernels.py compares this kernel with the
  * reference on all 65536 inputs, so an edited entry fails there. */
 /* clang-format off */
-static const int16_t hil_tanh_table[HILS_LUT_ENTRIES] = {
+const int16_t hils_tanh_table[HILS_LUT_ENTRIES] = {
     -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768,
     -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768,
     -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768, -32768,
@@ -58,7 +58,7 @@ hil_status_t hil_tanh_s16(const int16_t *x, int16_t *y, size_t n)
         return HIL_ERR_BAD_REQUEST;
     }
     for (size_t k = 0; k < n; k++) {
-        y[k] = hils_lut_s16(hil_tanh_table, x[k]);
+        y[k] = hils_lut_s16(hils_tanh_table, x[k]);
     }
     return HIL_OK;
 }

@@ -28,14 +28,9 @@ hil_status_t hil_lstm_cell_q15(const hil_lstm_layer_q15_t *layer, const int16_t 
         w_ih += n_in;
         w_hh += n_h;
     }
-    (void)hil_sigmoid_s16(gates, gates, 2u * n_h); /* i, f */
-    (void)hil_tanh_s16(gates + 2u * n_h, gates + 2u * n_h, n_h);
-    (void)hil_sigmoid_s16(gates + 3u * n_h, gates + 3u * n_h, n_h);
-    hils_lstm_cell_update(gates, c, n_h, layer->cell_frac);
-    (void)hil_tanh_s16(gates, gates, n_h);
     const unsigned h_shift = 30u - layer->h_frac;
     for (size_t j = 0; j < n_h; j++) {
-        const int32_t p = (int32_t)gates[3u * n_h + j] * (int32_t)gates[j]; /* Q0.30 */
+        const int32_t p = hils_lstm_unit(gates, c, n_h, j, layer->cell_frac); /* Q0.30 */
         h[j] = hils_sat16(hils_rshift_round(p, h_shift));
     }
     return HIL_OK;

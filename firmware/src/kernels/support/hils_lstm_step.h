@@ -79,6 +79,8 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
             const int8_t *wh = layer->w_hh.values + r * n_h;
             hils_rows4_x8(s_ih, wi, n_in, n_in, px, x, x_offset);
             hils_rows4_x8(s_hh, wh, n_h, n_h, ph, h, h_offset);
+            /* unrolled: GCC keeps the loop otherwise, with the row's scales reloaded through the layer */
+#pragma GCC unroll 4
             for (unsigned i = 0; i < 4u; i++) {
                 gates[r + i] = hils_gate_q31(layer, r + i, s_ih[i], s_hh[i]);
             }
@@ -110,13 +112,8 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
         const int32_t a_hh = hils_dot_w8_x8(&layer->w_hh, r, n_h, h, h_offset);
         gates[r] = hils_gate_q31(layer, r, a_ih, a_hh);
     }
-    (void)hil_sigmoid_s16(gates, gates, 2u * n_h); /* i, f */
-    (void)hil_tanh_s16(gates + 2u * n_h, gates + 2u * n_h, n_h);
-    (void)hil_sigmoid_s16(gates + 3u * n_h, gates + 3u * n_h, n_h);
-    hils_lstm_cell_update(gates, c, n_h, layer->cell_frac);
-    (void)hil_tanh_s16(gates, gates, n_h);
     for (size_t j = 0; j < n_h; j++) {
-        const int32_t p = (int32_t)gates[3u * n_h + j] * (int32_t)gates[j]; /* Q0.30 */
+        const int32_t p = hils_lstm_unit(gates, c, n_h, j, layer->cell_frac); /* Q0.30 */
         h[j] = (int8_t)hils_requant_clamp_q31(p, layer->h_multiplier, layer->h_shift, layer->h_zp, INT8_MIN, INT8_MAX);
     }
 }
@@ -147,7 +144,7 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
                 hils_bias4(s_ih, layer->ih.bias, r);
                 hils_rows4_x16(s_ih, wi, n_in, n_in, px, x);
                 hils_rows4_x16(s_hh, wh, n_h, n_h, ph, h);
-                for (unsigned i = 0; i < 4u; i++) {
+                for (unsigned i = 0; i < 4u; i++) { /* unrolled, this loop grew: GCC spilled */
                     gates[r + i] = hils_gate_q15_32(layer, r + i, s_ih[i], s_hh[i]);
                 }
             } else {
@@ -190,13 +187,8 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
         const int64_t a_hh = hils_dot_w8_x16(&layer->w_hh, r, n_h, h);
         gates[r] = hils_gate_q15(layer, r, a_ih, a_hh);
     }
-    (void)hil_sigmoid_s16(gates, gates, 2u * n_h); /* i, f */
-    (void)hil_tanh_s16(gates + 2u * n_h, gates + 2u * n_h, n_h);
-    (void)hil_sigmoid_s16(gates + 3u * n_h, gates + 3u * n_h, n_h);
-    hils_lstm_cell_update(gates, c, n_h, layer->cell_frac);
-    (void)hil_tanh_s16(gates, gates, n_h);
     for (size_t j = 0; j < n_h; j++) {
-        const int32_t p = (int32_t)gates[3u * n_h + j] * (int32_t)gates[j]; /* Q0.30, fits the Q31 form */
+        const int32_t p = hils_lstm_unit(gates, c, n_h, j, layer->cell_frac); /* Q0.30, fits the Q31 form */
         h[j] = (int16_t)hils_requant_clamp_q31(p, layer->h_multiplier, layer->h_shift, 0, HILS_S16_MIN, HILS_S16_MAX);
     }
 }

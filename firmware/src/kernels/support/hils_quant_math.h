@@ -398,19 +398,24 @@ static inline int16_t hils_cell_to_q3_12(int16_t c, unsigned cell_frac)
     return hils_sat16_32((int32_t)c * (1 << (HIL_GATE_FRAC - cell_frac)));
 }
 
-/* The cell update of every LSTM variant, given activated gates (Q0.15) in gates[0..4H): c is updated in place, and
- * the i block of gates is overwritten with q3_12(c), ready for tanh; the caller then forms o * tanh(.). Each product
- * of two int16 is below 2^30 in magnitude, so the rounding shifts and their sum stay in int32. */
-static inline void hils_lstm_cell_update(int16_t *gates, int16_t *c, size_t n_h, unsigned cell_frac)
+/* The activation tables (hil_sigmoid_s16.c, hil_tanh_s16.c), for the LSTM step's fused unit loop. */
+extern const int16_t hils_sigmoid_table[HILS_LUT_ENTRIES];
+extern const int16_t hils_tanh_table[HILS_LUT_ENTRIES];
+
+/* Unit j of every integer LSTM variant, given its four pre-activations (Q3.12) in gates[j + {0, 1, 2, 3} * H]: the
+ * gates through the tables, c[j] updated in place, and o * tanh(c) returned (Q0.30) for the caller's output format.
+ * One pass per unit: the values go from table to product in registers. Each product of two int16 is below 2^30 in
+ * magnitude, so the rounding shifts and their sum stay in int32. */
+HILS_INLINE int32_t hils_lstm_unit(const int16_t *gates, int16_t *c, size_t n_h, size_t j, unsigned cell_frac)
 {
-    for (size_t j = 0; j < n_h; j++) {
-        const int32_t i = gates[j];
-        const int32_t f = gates[n_h + j];
-        const int32_t g = gates[2u * n_h + j];
-        const int32_t cj = hils_rshift_round32(f * (int32_t)c[j], 15u) + hils_rshift_round32(i * g, 30u - cell_frac);
-        c[j] = hils_sat16_32(cj);
-        gates[j] = hils_cell_to_q3_12(c[j], cell_frac);
-    }
+    const int32_t i = hils_lut_s16(hils_sigmoid_table, gates[j]);
+    const int32_t f = hils_lut_s16(hils_sigmoid_table, gates[n_h + j]);
+    const int32_t g = hils_lut_s16(hils_tanh_table, gates[2u * n_h + j]);
+    const int32_t o = hils_lut_s16(hils_sigmoid_table, gates[3u * n_h + j]);
+    const int16_t cj =
+        hils_sat16_32(hils_rshift_round32(f * (int32_t)c[j], 15u) + hils_rshift_round32(i * g, 30u - cell_frac));
+    c[j] = cj;
+    return o * (int32_t)hils_lut_s16(hils_tanh_table, hils_cell_to_q3_12(cj, cell_frac));
 }
 
 static inline int hils_bits_ok(uint8_t bits)
