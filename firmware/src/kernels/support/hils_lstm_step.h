@@ -15,7 +15,7 @@ HILS_INLINE int16_t hils_gate_q31(const hil_qlstm_layer_t *L, size_t r, int32_t 
 {
     const int8_t s_ih = L->ih.shift[r];
     const int8_t s_hh = L->hh.shift[r];
-    if (s_ih < 0 && s_hh < 0) { /* the usual case: both below 2^30 in magnitude, their sum an int32 */
+    if (HILS_USUALLY(s_ih < 0 && s_hh < 0)) { /* the usual case: both below 2^30 in magnitude, their sum an int32 */
         return hils_sat16_32(hils_requant_q31_small(a_ih, L->ih.multiplier[r], s_ih) +
                              hils_requant_q31_small(a_hh, L->hh.multiplier[r], s_hh));
     }
