@@ -11,13 +11,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness import datasets
-from harness.boards import get_board
+from harness.boards import BoardOptions, get_board
+from harness.cycles import Estimate, estimate_trace
 from harness.models.lstm import LstmModel
 from harness.session import BoardSession, session_for
+
+if TYPE_CHECKING:
+    from harness.suites.quant import EvalSet, QuantCase
 
 FEATURES = ("pm2.5", "DEWP", "TEMP", "PRES", "Iws", "Is", "Ir")
 
@@ -413,7 +418,7 @@ class CycleFigure:
     variant: str
     entry: str  # the forward kernel whose call was priced
     counted: float  # the device's counter (instructions under -icount shift=0)
-    estimate: object  # harness.cycles.Estimate of the call
+    estimate: Estimate  # of the call
     macs: int
 
 
@@ -423,38 +428,41 @@ def _forward_symbol(kind_name: str) -> str:
     return f"hil_{family}_forward_{dtype}"
 
 
+def cycle_figure(board_name: str, case: QuantCase, ev: EvalSet, workdir: Path) -> CycleFigure:
+    """One window of `case` on a fresh board whose QEMU writes its execution trace, then the forward kernel's call in
+    that trace priced in Cortex-M4 cycles. The trace (about 7 MB per million instructions) is deleted once priced."""
+    from harness.proto import wire
+    from harness.suites import quant as qs
+
+    trace = workdir / f"{case.model}-{case.variant}.trace"
+    session = session_for(get_board(board_name, BoardOptions(extra={"exec_trace": str(trace)})))
+    try:
+        run = qs.run_case(session, case, ev, timed=1)
+        assert session.image is not None
+        elf = session.image.path
+    finally:
+        session.close()
+    entry = _forward_symbol(wire.MODEL_KINDS[run.info.kind].name)
+    calls = estimate_trace(trace, elf, entry)
+    trace.unlink()
+    if len(calls) != 1:
+        raise RuntimeError(f"{case.name}: {len(calls)} calls of {entry} in QEMU's trace of one inference")
+    return CycleFigure(board_name, case.model, case.variant, entry, run.per_inference, calls[0], case.macs)
+
+
 def bench_cycles(board_name: str, workdir: Path, variants: tuple[str, ...] = CYCLE_VARIANTS,
                  on_figure: Callable[[CycleFigure], None] | None = None) -> list[CycleFigure]:  # fmt: skip
-    """Each model of the quant study in each variant: one window on a fresh board whose QEMU writes its execution
-    trace, then that trace priced in Cortex-M4 cycles. A trace is about 7 MB per million instructions; each is deleted
-    once priced."""
-    from harness.boards import BoardOptions
-    from harness.cycles import estimate_trace
-    from harness.proto import wire
+    """Each model of the quant study in each variant (cycle_figure)."""
     from harness.suites import quant as qs
 
     out = []
     for model in qs.BENCH_MODELS:
         ev = qs.eval_set(model, 1)
         for case in qs.cases(model):
-            if case.variant not in variants:
-                continue
-            trace = workdir / f"{model}-{case.variant}.trace"
-            session = session_for(get_board(board_name, BoardOptions(extra={"exec_trace": str(trace)})))
-            try:
-                run = qs.run_case(session, case, ev, timed=1)
-                assert session.image is not None
-                elf = session.image.path
-            finally:
-                session.close()
-            entry = _forward_symbol(wire.MODEL_KINDS[run.info.kind].name)
-            calls = estimate_trace(trace, elf, entry)
-            trace.unlink()
-            if not calls:
-                raise RuntimeError(f"{model}:{case.variant}: no call of {entry} in QEMU's trace")
-            out.append(CycleFigure(board_name, model, case.variant, entry, run.per_inference, calls[-1], case.macs))
-            if on_figure is not None:
-                on_figure(out[-1])
+            if case.variant in variants:
+                out.append(cycle_figure(board_name, case, ev, workdir))
+                if on_figure is not None:
+                    on_figure(out[-1])
     return out
 
 
