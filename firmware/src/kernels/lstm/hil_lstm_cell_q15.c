@@ -29,8 +29,9 @@ hil_status_t hil_lstm_cell_q15(const hil_lstm_layer_q15_t *layer, const int16_t 
         w_hh += n_h;
     }
     const unsigned h_shift = 30u - layer->h_frac;
+    const hils_unit_shifts_t k = hils_unit_shifts(layer->cell_frac);
     for (size_t j = 0; j < n_h; j++) {
-        const int32_t p = hils_lstm_unit(gates, c, n_h, j, layer->cell_frac); /* Q0.30 */
+        const int32_t p = hils_lstm_unit(gates, c, n_h, j, &k); /* Q0.30 */
         h[j] = hils_sat16(hils_rshift_round(p, h_shift));
     }
     return HIL_OK;

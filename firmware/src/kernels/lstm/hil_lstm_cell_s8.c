@@ -13,6 +13,6 @@ hil_status_t hil_lstm_cell_s8(const hil_qlstm_layer_t *layer, const int8_t *x, i
     if (!hils_qlstm_rows_ok(layer, 0)) {
         return HIL_ERR_BAD_MODEL; /* before h or c is touched */
     }
-    hils_lstm_step_s8(layer, x, h, c, gates, NULL);
+    hils_lstm_step_s8(layer, x, h, c, gates, NULL, 0);
     return HIL_OK;
 }

@@ -30,7 +30,9 @@ hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *
     int8_t *h[HIL_LSTM_MAX_LAYERS];
     int16_t *gates = (int16_t *)(void *)(base + lay.gates);
     int32_t *pairs = lay.pairs != 0u ? (int32_t *)(void *)(base + lay.pairs) : NULL; /* c comes first: never 0 */
+    int shifts_small[HIL_LSTM_MAX_LAYERS];
     for (unsigned l = 0; l < n_layers; l++) {
+        shifts_small[l] = hils_qlstm_shifts_small(&model->layers[l]);
         c[l] = (int16_t *)(void *)(base + lay.c[l]);
         h[l] = (int8_t *)(void *)(base + lay.h[l]);
         if ((infer_flags & HIL_INFER_CONTINUE) == 0u) { /* else: the state the previous call left */
@@ -46,7 +48,8 @@ hil_status_t hil_lstm_forward_s8(const hil_qlstm_t *model, const hil_scratch_t *
     for (uint16_t t = 0; t < steps; t++) {
         const int8_t *x = input + (size_t)t * n_in;
         for (unsigned l = 0; l < n_layers; l++) {
-            hils_lstm_step_s8(&model->layers[l], x, h[l], c[l], gates, pairs); /* checked by hils_qlstm_ok */
+            hils_lstm_step_s8(&model->layers[l], x, h[l], c[l], gates, pairs,
+                              shifts_small[l]); /* checked by hils_qlstm_ok */
             x = h[l];
         }
         if (all_steps || t == steps - 1u) {

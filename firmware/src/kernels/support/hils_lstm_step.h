@@ -51,10 +51,40 @@ HILS_INLINE int16_t hils_gate_q15_32(const hil_qlstm_layer_t *L, size_t r, int32
     return hils_gate_q15(L, r, a_ih, a_hh);
 }
 
+/* Gate pre-activations r..r+3 from their sums, for a layer whose shifts are all in -31..-1 (hils_qlstm_shifts_small):
+ * no test per row. */
+HILS_INLINE void hils_gates4_q31_small(const hil_qlstm_layer_t *L, size_t r, const int32_t s_ih[4],
+                                       const int32_t s_hh[4], int16_t *gates)
+{
+    const int32_t *m_ih = L->ih.multiplier + r;
+    const int32_t *m_hh = L->hh.multiplier + r;
+    const int8_t *sh_ih = L->ih.shift + r;
+    const int8_t *sh_hh = L->hh.shift + r;
+#pragma GCC unroll 4
+    for (unsigned i = 0; i < 4u; i++) {
+        gates[r + i] = hils_sat16_32(hils_requant_q31_small(s_ih[i], m_ih[i], sh_ih[i]) +
+                                     hils_requant_q31_small(s_hh[i], m_hh[i], sh_hh[i]));
+    }
+}
+
+/* hils_gates4_q31_small for the Q15-reduced multipliers of the s16 kernels (32-bit sums, HILS_S16_CHUNK_COLS). */
+HILS_INLINE void hils_gates4_q15_small(const hil_qlstm_layer_t *L, size_t r, const int32_t s_ih[4],
+                                       const int32_t s_hh[4], int16_t *gates)
+{
+    const int32_t *m_ih = L->ih.multiplier + r;
+    const int32_t *m_hh = L->hh.multiplier + r;
+    const int8_t *sh_ih = L->ih.shift + r;
+    const int8_t *sh_hh = L->hh.shift + r;
+    for (unsigned i = 0; i < 4u; i++) {
+        gates[r + i] = hils_sat16_32(hils_requant_q15_small(s_ih[i], m_ih[i], sh_ih[i]) +
+                                     hils_requant_q15_small(s_hh[i], m_hh[i], sh_hh[i]));
+    }
+}
+
 /* `pairs`: hils_qlstm_pairs_bytes of scratch for the DSP path's four-row loop, or NULL (hil_lstm_cell_s8/s16, which
- * have no scratch of their own) for rows in pairs. */
+ * have no scratch of their own) for rows in pairs. `shifts_small`: hils_qlstm_shifts_small(layer), or 0. */
 static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_t *x, int8_t *h, int16_t *c,
-                                     int16_t *gates, int32_t *pairs)
+                                     int16_t *gates, int32_t *pairs, int shifts_small)
 {
     const size_t n_in = layer->input_size;
     const size_t n_h = layer->hidden_size;
@@ -79,6 +109,10 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
             const int8_t *wh = layer->w_hh.values + r * n_h;
             hils_rows4_x8(s_ih, wi, n_in, n_in, px, x, x_offset);
             hils_rows4_x8(s_hh, wh, n_h, n_h, ph, h, h_offset);
+            if (shifts_small) {
+                hils_gates4_q31_small(layer, r, s_ih, s_hh, gates);
+                continue;
+            }
             /* unrolled: GCC keeps the loop otherwise, with the row's scales reloaded through the layer */
 #pragma GCC unroll 4
             for (unsigned i = 0; i < 4u; i++) {
@@ -88,6 +122,7 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
     }
 #else
     (void)pairs;
+    (void)shifts_small;
 #endif
     if (plain) { /* rows in pairs */
         int32_t s_ih[2];
@@ -112,14 +147,25 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
         const int32_t a_hh = hils_dot_w8_x8(&layer->w_hh, r, n_h, h, h_offset);
         gates[r] = hils_gate_q31(layer, r, a_ih, a_hh);
     }
+    const hils_unit_shifts_t k = hils_unit_shifts(layer->cell_frac);
+    const int32_t h_multiplier = layer->h_multiplier;
+    const int8_t h_shift = layer->h_shift;
+    const int32_t h_zp = layer->h_zp;
+    if (HILS_USUALLY(h_shift < 0 && h_shift >= -31)) { /* hils_requant_clamp_q31's usual case, tested once */
+        for (size_t j = 0; j < n_h; j++) {
+            const int32_t p = hils_lstm_unit(gates, c, n_h, j, &k); /* Q0.30 */
+            h[j] = hils_sat8_32(hils_requant_q31_small(p, h_multiplier, h_shift) + h_zp);
+        }
+        return;
+    }
     for (size_t j = 0; j < n_h; j++) {
-        const int32_t p = hils_lstm_unit(gates, c, n_h, j, layer->cell_frac); /* Q0.30 */
-        h[j] = (int8_t)hils_requant_clamp_q31(p, layer->h_multiplier, layer->h_shift, layer->h_zp, INT8_MIN, INT8_MAX);
+        const int32_t p = hils_lstm_unit(gates, c, n_h, j, &k);
+        h[j] = (int8_t)hils_requant_clamp_q31(p, h_multiplier, h_shift, h_zp, INT8_MIN, INT8_MAX);
     }
 }
 
 static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int16_t *x, int16_t *h, int16_t *c,
-                                      int16_t *gates, int32_t *pairs)
+                                      int16_t *gates, int32_t *pairs, int shifts_small)
 {
     const size_t n_in = layer->input_size;
     const size_t n_h = layer->hidden_size;
@@ -144,6 +190,10 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
                 hils_bias4(s_ih, layer->ih.bias, r);
                 hils_rows4_x16(s_ih, wi, n_in, n_in, px, x);
                 hils_rows4_x16(s_hh, wh, n_h, n_h, ph, h);
+                if (shifts_small) {
+                    hils_gates4_q15_small(layer, r, s_ih, s_hh, gates);
+                    continue;
+                }
                 for (unsigned i = 0; i < 4u; i++) { /* unrolled, this loop grew: GCC spilled */
                     gates[r + i] = hils_gate_q15_32(layer, r + i, s_ih[i], s_hh[i]);
                 }
@@ -163,6 +213,7 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
     }
 #else
     (void)pairs;
+    (void)shifts_small;
 #endif
     if (plain) { /* rows in pairs */
         int64_t s_ih[2];
@@ -187,9 +238,19 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
         const int64_t a_hh = hils_dot_w8_x16(&layer->w_hh, r, n_h, h);
         gates[r] = hils_gate_q15(layer, r, a_ih, a_hh);
     }
+    const hils_unit_shifts_t k = hils_unit_shifts(layer->cell_frac);
+    const int32_t h_multiplier = layer->h_multiplier;
+    const int8_t h_shift = layer->h_shift;
+    if (HILS_USUALLY(h_shift < 0 && h_shift >= -31)) { /* hils_requant_clamp_q31's usual case, tested once */
+        for (size_t j = 0; j < n_h; j++) {
+            const int32_t p = hils_lstm_unit(gates, c, n_h, j, &k); /* Q0.30, fits the Q31 form */
+            h[j] = hils_sat16_32(hils_requant_q31_small(p, h_multiplier, h_shift));
+        }
+        return;
+    }
     for (size_t j = 0; j < n_h; j++) {
-        const int32_t p = hils_lstm_unit(gates, c, n_h, j, layer->cell_frac); /* Q0.30, fits the Q31 form */
-        h[j] = (int16_t)hils_requant_clamp_q31(p, layer->h_multiplier, layer->h_shift, 0, HILS_S16_MIN, HILS_S16_MAX);
+        const int32_t p = hils_lstm_unit(gates, c, n_h, j, &k);
+        h[j] = (int16_t)hils_requant_clamp_q31(p, h_multiplier, h_shift, 0, HILS_S16_MIN, HILS_S16_MAX);
     }
 }
 

@@ -309,18 +309,14 @@ static inline int16_t hils_sat16(int64_t v)
     return (int16_t)hils_clamp64(v, HILS_S16_MIN, HILS_S16_MAX);
 }
 
-/* hils_requant_q31 for shift <= -1, the usual case (factors below 1/2): t = 31 - shift >= 32, so the result fits int32
- * and only the high word of the product matters. With p = hi * 2^32 + lo and u = t - 32: (p + 2^(t-1)) >> t equals
- * (hi + 2^(u-1)) >> u = ((hi >> (u - 1)) + 1) >> 1 for u >= 1 (lo / 2^32 < 1 cannot change the floor of an integer
- * over 2^u), and hi + (lo >> 31) for u = 0. SMULL and three 32-bit operations. The caller keeps shift in -31..-1. */
+/* hils_requant_q31 for shift <= -1, the usual case (factors below 1/2): t = 31 - shift >= 32, so the result fits int32.
+ * With u = -1 - shift (0..30) and q = floor(p / 2^31), which fits int32 because |p| < 2^62: (p + 2^(t-1)) >> t equals
+ * (q + 2^u) >> (u + 1) = ((q >> u) + 1) >> 1, since p / 2^31 - q < 1 cannot change the floor of an integer over
+ * 2^(u+1). SMULL, two operations for q, no branch. The caller keeps shift in -31..-1. */
 HILS_INLINE int32_t hils_requant_q31_small(int32_t a, int32_t multiplier, int8_t shift)
 {
-    const int64_t p = (int64_t)a * multiplier;
-    const int32_t hi = (int32_t)((uint64_t)p >> 32);
-    if (shift == -1) {
-        return hi + (int32_t)((uint32_t)p >> 31);
-    }
-    return ((hi >> (-2 - (int32_t)shift)) + 1) >> 1;
+    const int32_t q = (int32_t)(((int64_t)a * multiplier) >> 31);
+    return ((q >> (-1 - (int32_t)shift)) + 1) >> 1;
 }
 
 /* a * M * 2^(s - 31), one rounding. |a| < 2^31 and 0 <= M < 2^31 keep the product and the rounding term below 2^63.
@@ -392,13 +388,28 @@ static inline int16_t hils_lut_s16(const int16_t *table, int16_t x)
     return (int16_t)(a + (((b - a) * r + 64) >> 7));
 }
 
-/* Q3.12 from a cell state with cell_frac fraction bits. */
-static inline int16_t hils_cell_to_q3_12(int16_t c, unsigned cell_frac)
+/* The shifts of hils_lstm_unit for a layer's cell_frac (0..15), worked out once per step so the unit loop has no
+ * branch on them: i * g (Q0.30) to the cell's format is a rounding shift right by ig_shift (15..30); the cell to
+ * Q3.12 is a shift left by c_up (cell_frac < 12, saturated) or a rounding shift right by c_down (cell_frac >= 12). */
+typedef struct {
+    int32_t ig_round;
+    uint32_t ig_shift;
+    uint32_t c_up;
+    int32_t c_round;
+    uint32_t c_down;
+} hils_unit_shifts_t;
+
+static inline hils_unit_shifts_t hils_unit_shifts(unsigned cell_frac)
 {
-    if (cell_frac >= HIL_GATE_FRAC) {
-        return (int16_t)hils_rshift_round32(c, cell_frac - HIL_GATE_FRAC);
-    }
-    return hils_sat16_32((int32_t)c * (1 << (HIL_GATE_FRAC - cell_frac)));
+    const unsigned down = cell_frac > HIL_GATE_FRAC ? cell_frac - HIL_GATE_FRAC : 0u;
+    const hils_unit_shifts_t k = {
+        .ig_round = 1 << (29u - cell_frac),
+        .ig_shift = 30u - cell_frac,
+        .c_up = cell_frac < HIL_GATE_FRAC ? HIL_GATE_FRAC - cell_frac : 0u,
+        .c_round = down > 0u ? 1 << (down - 1u) : 0,
+        .c_down = down,
+    };
+    return k;
 }
 
 /* The activation tables (hil_sigmoid_s16.c, hil_tanh_s16.c), for the LSTM step's fused unit loop. */
@@ -408,17 +419,27 @@ extern const int16_t hils_tanh_table[HILS_LUT_ENTRIES];
 /* Unit j of every integer LSTM variant, given its four pre-activations (Q3.12) in gates[j + {0, 1, 2, 3} * H]: the
  * gates through the tables, c[j] updated in place, and o * tanh(c) returned (Q0.30) for the caller's output format.
  * One pass per unit: the values go from table to product in registers. Each product of two int16 is below 2^30 in
- * magnitude, so the rounding shifts and their sum stay in int32. */
-HILS_INLINE int32_t hils_lstm_unit(const int16_t *gates, int16_t *c, size_t n_h, size_t j, unsigned cell_frac)
+ * magnitude, so the rounding shifts and their sum stay in int32; the cell before the tanh table is below 2^27. */
+HILS_INLINE int32_t hils_lstm_unit(const int16_t *gates, int16_t *c, size_t n_h, size_t j, const hils_unit_shifts_t *k)
 {
     const int32_t i = hils_lut_s16(hils_sigmoid_table, gates[j]);
     const int32_t f = hils_lut_s16(hils_sigmoid_table, gates[n_h + j]);
     const int32_t g = hils_lut_s16(hils_tanh_table, gates[2u * n_h + j]);
     const int32_t o = hils_lut_s16(hils_sigmoid_table, gates[3u * n_h + j]);
-    const int16_t cj =
-        hils_sat16_32(hils_rshift_round32(f * (int32_t)c[j], 15u) + hils_rshift_round32(i * g, 30u - cell_frac));
+    const int16_t cj = hils_sat16_32(((f * (int32_t)c[j] + (1 << 14)) >> 15) + ((i * g + k->ig_round) >> k->ig_shift));
     c[j] = cj;
-    return o * (int32_t)hils_lut_s16(hils_tanh_table, hils_cell_to_q3_12(cj, cell_frac));
+    const int16_t c_q3_12 = hils_sat16_32(((int32_t)cj * (1 << k->c_up) + k->c_round) >> k->c_down);
+    return o * (int32_t)hils_lut_s16(hils_tanh_table, c_q3_12);
+}
+
+/* v clamped to int8, for |v| < 2^31: one SSAT where the core has it. */
+static inline int8_t hils_sat8_32(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    return (int8_t)__ssat(v, 8);
+#else
+    return (int8_t)(v < INT8_MIN ? INT8_MIN : (v > INT8_MAX ? INT8_MAX : v));
+#endif
 }
 
 static inline int hils_bits_ok(uint8_t bits)
