@@ -134,6 +134,33 @@ def test_lstm_of_every_width_is_exact(hil_session: BoardSession, kind: str, shap
         np.testing.assert_array_equal(got, quant.lstm_forward(qm, x, all_steps=True))
 
 
+def _shift_up(multiplier: np.ndarray, shift: np.ndarray, rows: slice) -> None:
+    """Give `rows` a shift of 0 and the multiplier that keeps their factor (to the multiplier's last bit)."""
+    multiplier[rows] = multiplier[rows] >> (-shift[rows].astype(np.int64))
+    shift[rows] = 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n_in", [1, 6])
+def test_lstm_with_shifts_of_zero_is_exact(hil_session: BoardSession, kind: str, n_in: int) -> None:
+    """The quantizer gives every gate row and h a negative shift, and the forwards then skip the test per row (for one
+    input, also the four-row loop). A model with a shift of 0 in some gate rows and in h takes the general road."""
+    rng = np.random.default_rng(n_in)
+    model = LstmModel.random(n_in, [8], 1, seed=11, scale=0.6)
+    qm = quant.quantize_lstm(model, rng.normal(size=(16, 12, n_in)), kind=kind)
+    layer = qm.layers[0]
+    assert (layer.ih_shift < 0).all() and (layer.hh_shift < 0).all() and layer.h_shift < 0
+    _shift_up(layer.ih_multiplier, layer.ih_shift, slice(3, 6))
+    _shift_up(layer.hh_multiplier, layer.hh_shift, slice(13, 14))
+    layer.h_multiplier, layer.h_shift = layer.h_multiplier >> -layer.h_shift, 0
+    xq = quant.quantize_input(qm, 2.0 * rng.normal(size=(4, 12, n_in)))
+    client = hil_session.deploy_blob(quant.to_blob(qm), where="arena").client
+    for x in xq:
+        np.testing.assert_array_equal(
+            client.infer(x, all_steps=True).outputs, quant.lstm_forward(qm, x, all_steps=True)
+        )
+
+
 @pytest.mark.hil_requires("quant_s16")
 def test_s16_lstm_with_inputs_past_the_32_bit_chunk(hil_session: BoardSession) -> None:
     """260 input features: every gate row's input products go through the 64-bit sums."""

@@ -67,6 +67,17 @@ HILS_INLINE void hils_gates4_q31_small(const hil_qlstm_layer_t *L, size_t r, con
     }
 }
 
+/* The first sums of rows r..r+3 of a layer of one input (a univariate series): bias plus one product, worked out
+ * with the gates rather than through the four-row loop's set-up. x0: x[0] plus the input offset. */
+HILS_INLINE void hils_sums4_x1(int32_t s[4], const hil_qlstm_layer_t *L, size_t r, int32_t x0)
+{
+    const int8_t *w = L->w_ih.values + r; /* one column: rows r..r+3 are consecutive bytes */
+#pragma GCC unroll 4
+    for (unsigned i = 0; i < 4u; i++) {
+        s[i] = (L->ih.bias != NULL ? L->ih.bias[r + i] : 0) + (int32_t)w[i] * x0;
+    }
+}
+
 /* hils_gates4_q31_small for the Q15-reduced multipliers of the s16 kernels (32-bit sums, HILS_S16_CHUNK_COLS). */
 HILS_INLINE void hils_gates4_q15_small(const hil_qlstm_layer_t *L, size_t r, const int32_t s_ih[4],
                                        const int32_t s_hh[4], int16_t *gates)
@@ -101,6 +112,16 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
         int32_t *ph = pairs + 2u * hils_pair_groups(n_in);
         hils_pairs_x8(px, x, n_in, x_offset);
         hils_pairs_x8(ph, h, n_h, h_offset);
+        if (shifts_small && n_in == 1u) {
+            const int32_t x0 = (int32_t)x[0] + x_offset;
+            for (; r < rows; r += 4u) {
+                int32_t s_hh[4] = {0, 0, 0, 0};
+                int32_t s_ih[4];
+                hils_rows4_x8(s_hh, layer->w_hh.values + r * n_h, n_h, n_h, ph, h, h_offset);
+                hils_sums4_x1(s_ih, layer, r, x0);
+                hils_gates4_q31_small(layer, r, s_ih, s_hh, gates);
+            }
+        }
         for (; r < rows; r += 4u) { /* rows = 4H */
             int32_t s_ih[4];
             int32_t s_hh[4] = {0, 0, 0, 0};
@@ -181,6 +202,15 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
         hils_pairs_x16(px, x, n_in);
         hils_pairs_x16(ph, h, n_h);
         const int narrow = n_in <= HILS_S16_CHUNK_COLS && n_h <= HILS_S16_CHUNK_COLS;
+        if (shifts_small && narrow && n_in == 1u) {
+            for (; r < rows; r += 4u) {
+                int32_t s_ih[4];
+                int32_t s_hh[4] = {0, 0, 0, 0};
+                hils_rows4_x16(s_hh, layer->w_hh.values + r * n_h, n_h, n_h, ph, h);
+                hils_sums4_x1(s_ih, layer, r, x[0]);
+                hils_gates4_q15_small(layer, r, s_ih, s_hh, gates);
+            }
+        }
         for (; r < rows; r += 4u) {
             const int8_t *wi = layer->w_ih.values + r * n_in;
             const int8_t *wh = layer->w_hh.values + r * n_h;
