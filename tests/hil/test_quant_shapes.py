@@ -74,8 +74,9 @@ def _check_mlp(session: BoardSession, qm: QMlp, x: np.ndarray) -> None:
     )
 
 
-# Widths chosen for what they leave over: cols % 4 = 0..3 at and around the groups of four, rows % 4 = 1..3 after the
-# fours, and widths below four (no pairs at all).
+# Widths chosen for what they leave over: cols % 4 = 0..3 at and around the groups of four, group counts (cols / 4) of
+# every remainder mod 4 (the loop takes four groups a pass), rows % 4 = 1..3 after the fours, and widths below four
+# (no pairs at all).
 MLP_SIZES = [[181, 7, 6, 5], [3, 9, 2, 13], [6, 255, 1], [4, 17, 10, 3]]
 
 

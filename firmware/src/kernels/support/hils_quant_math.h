@@ -141,7 +141,7 @@ static inline void hils_pairs_x16(int32_t *pairs, const int16_t *x, size_t cols)
 /* acc[j] += sum_k W[j][k] * x[k] for the four int8 rows j = 0..3 that start `stride` bytes apart at w, over the
  * 4 * groups columns whose pairs hils_pairs_x8/x16 built. Per group of four columns: one LDRD of the pairs, then per
  * two rows two LDRs of four weights back to back (the second pipelines behind the first: 3 cycles, not 4), and per
- * row SXTB16, SXTB16 ROR 8 and two SMLADs: 21 instructions per 16 MACs, and the loop's SUBS and BNE once per two
+ * row SXTB16, SXTB16 ROR 8 and two SMLADs: 21 instructions per 16 MACs, and the loop's SUBS and BNE once per four
  * groups (CMSIS-NN's int8 loop: 15 per 8). GCC does not keep four accumulators, two row pointers and the pairs in
  * registers from C, hence the assembly; its fourteen registers leave none for an inlining caller, hence a call (and
  * acc's address goes to the stack). SMLAD wraps at 32 bits: the callers bound the sums (int8 x: HIL_QUANT_MAX_IN;
@@ -176,15 +176,17 @@ __attribute__((noinline, unused)) static void hils_dot4_w8_pairs(int32_t acc[4],
     const int8_t *w0 = w;               /* rows 0 and 1: [w0], [w0 + stride] */
     const int8_t *w2 = w + 2u * stride; /* rows 2 and 3 */
     int32_t xe, xo, wv, wu, t;
-    /* groups / 2 passes of two groups, after one group alone when the count is odd (LSRS leaves the odd bit in C
-     * and Z for no pairs; the group's instructions set no flags) */
+    /* groups / 4 passes of four groups, after one group alone when bit 0 of the count is set and two when bit 1 is
+     * (each LSRS leaves the bit in C and, the second time, Z for no passes; the groups' instructions set no flags) */
     __asm__ volatile(
         "lsrs %[n], %[n], #1\n\t"
         "bcc 2f\n\t" HILS_DOT4_GROUP "2:\n\t"
-        "beq 3f\n\t"
-        "1:\n\t" HILS_DOT4_GROUP HILS_DOT4_GROUP "subs %[n], %[n], #1\n\t"
+        "lsrs %[n], %[n], #1\n\t"
+        "bcc 3f\n\t" HILS_DOT4_GROUP HILS_DOT4_GROUP "3:\n\t"
+        "beq 4f\n\t"
+        "1:\n\t" HILS_DOT4_GROUP HILS_DOT4_GROUP HILS_DOT4_GROUP HILS_DOT4_GROUP "subs %[n], %[n], #1\n\t"
         "bne 1b\n\t"
-        "3:"
+        "4:"
         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w2] "+r"(w2), [xp] "+r"(pairs),
           [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [wv] "=&r"(wv), [wu] "=&r"(wu), [t] "=&r"(t)
         : [s] "r"(stride)
