@@ -25,28 +25,34 @@ pytestmark = pytest.mark.hil_requires("quant_s8")
 KINDS = [pytest.param("s8", id="s8"), pytest.param("s16", id="s16", marks=pytest.mark.hil_requires("quant_s16"))]
 
 
-def _dense(rng: np.random.Generator, x: np.ndarray, rows: int, kind: str, *, relu: bool, in_zp: int) -> QDense:
+def _dense(
+    rng: np.random.Generator, x: np.ndarray, rows: int, kind: str, *, relu: bool, in_zp: int, mixed: bool
+) -> QDense:
     """Random int8 weights and biases up to 2^20; each row's requantization maps its sums on `x` to about a quarter
-    of the output range, so outputs spread over the codes instead of saturating. Most rows have a negative shift (the
-    32-bit road), one in four a shift of 0..3 with a multiplier scaled down to match (the 64-bit road)."""
+    of the output range, so outputs spread over the codes instead of saturating. Rows have a negative shift (the
+    32-bit road, taken without a test per row when the whole layer has one); when `mixed`, one in four has a shift of
+    0..3 instead, with a multiplier scaled down to match (the 64-bit road)."""
     lo, hi = (-128, 127) if kind == "s8" else (-32768, 32767)
     w = rng.integers(-128, 128, size=(rows, x.shape[1])).astype(np.int8)
     bias = rng.integers(-(1 << 20), 1 << 20, size=rows).astype(np.int32)
     acc = (x.astype(np.int64) - in_zp) @ w.T.astype(np.int64) + bias
     scale = (hi / 4) / np.maximum(np.abs(acc).mean(axis=0), 1.0)
     shift = np.clip(np.floor(np.log2(scale)).astype(np.int64) + 1, -31, -1)
-    shift[::4] = rng.integers(0, 4, size=len(shift[::4]))
+    if mixed:
+        shift[::4] = rng.integers(0, 4, size=len(shift[::4]))
     multiplier = np.clip(np.round(scale * 2.0 ** (31 - shift)), 0, (1 << 31) - 1).astype(np.int32)
     out_zp = 0 if kind == "s16" else int(rng.integers(-20, 20))
     return QDense(QWeights(w), bias, multiplier, shift.astype(np.int8), in_zp, out_zp, out_zp if relu else lo, hi)
 
 
 def _mlp(rng: np.random.Generator, sizes: list[int], x: np.ndarray, kind: str) -> QMlp:
-    """Layers built one after another on the codes the previous one gives for x; zero points chain."""
+    """Layers built one after another on the codes the previous one gives for x; zero points chain. Every other
+    layer has shifts of 0 and above in some rows."""
     layers: list[QDense] = []
     in_zp = 0 if kind == "s16" else int(rng.integers(-128, 128))
     for i, rows in enumerate(sizes[1:]):
-        layer = _dense(rng, x, rows, kind, relu=i + 2 < len(sizes), in_zp=in_zp)
+        mixed = (i + len(sizes)) % 2 == 0
+        layer = _dense(rng, x, rows, kind, relu=i + 2 < len(sizes), in_zp=in_zp, mixed=mixed)
         layers.append(layer)
         x = quant.dense_s8(layer, x) if kind == "s8" else quant.dense_s16(layer, x)
         in_zp = layer.out_zp

@@ -33,6 +33,35 @@ HILS_INLINE int16_t hils_out_s16_32(const hil_qdense_t *d, size_t r, int32_t acc
     return hils_out_s16(d, r, acc);
 }
 
+/* Outputs r..r+3 of an s8 layer whose shifts are all negative (hils_shifts_negative): no test per row. */
+HILS_INLINE void hils_out4_s8_small(const hil_qdense_t *d, size_t r, const int32_t acc[4], int8_t *y)
+{
+    const int32_t *multiplier = d->rq.multiplier + r;
+    const int8_t *shift = d->rq.shift + r;
+    const int32_t zp = d->out_zp;
+    const int32_t lo = d->act_min;
+    const int32_t hi = d->act_max;
+#pragma GCC unroll 4
+    for (unsigned i = 0; i < 4u; i++) {
+        const int32_t v = hils_requant_q31_small(acc[i], multiplier[i], shift[i]) + zp; /* |.| < 2^30 + 2^15 */
+        y[r + i] = (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+    }
+}
+
+/* The same for an s16 layer (32-bit sums, HILS_S16_CHUNK_COLS). */
+HILS_INLINE void hils_out4_s16_small(const hil_qdense_t *d, size_t r, const int32_t acc[4], int16_t *y)
+{
+    const int32_t *multiplier = d->rq.multiplier + r;
+    const int8_t *shift = d->rq.shift + r;
+    const int32_t lo = d->act_min;
+    const int32_t hi = d->act_max;
+#pragma GCC unroll 4
+    for (unsigned i = 0; i < 4u; i++) {
+        const int32_t v = hils_requant_q15_small(acc[i], multiplier[i], shift[i]);
+        y[r + i] = (int16_t)(v < lo ? lo : (v > hi ? hi : v));
+    }
+}
+
 static inline void hils_dense_s8_run(const hil_qdense_t *d, const int8_t *x, int8_t *y, int32_t *pairs)
 {
     const size_t rows = d->out_size;
@@ -44,6 +73,7 @@ static inline void hils_dense_s8_run(const hil_qdense_t *d, const int8_t *x, int
 #if HILS_DSP
     if (plain && pairs != NULL) { /* four rows per pass; x unpacked once */
         hils_pairs_x8(pairs, x, cols, x_offset);
+        const int negative = hils_shifts_negative(d->rq.shift, rows);
         for (; r + 4u <= rows; r += 4u) {
             int32_t acc[4] = {0, 0, 0, 0};
             if (bias != NULL) {
@@ -51,6 +81,10 @@ static inline void hils_dense_s8_run(const hil_qdense_t *d, const int8_t *x, int
             }
             const int8_t *w = d->w.values + r * cols;
             hils_rows4_x8(acc, w, cols, cols, pairs, x, x_offset);
+            if (negative) {
+                hils_out4_s8_small(d, r, acc, y);
+                continue;
+            }
             for (unsigned i = 0; i < 4u; i++) {
                 y[r + i] = hils_out_s8(d, r + i, acc[i]);
             }
@@ -86,6 +120,7 @@ static inline void hils_dense_s16_run(const hil_qdense_t *d, const int16_t *x, i
 #if HILS_DSP
     if (plain && pairs != NULL) {
         hils_pairs_x16(pairs, x, cols);
+        const int negative = hils_shifts_negative(d->rq.shift, rows);
         for (; r + 4u <= rows; r += 4u) {
             const int8_t *w = d->w.values + r * cols;
             if (cols <= HILS_S16_CHUNK_COLS) { /* 32-bit sums */
@@ -94,6 +129,10 @@ static inline void hils_dense_s16_run(const hil_qdense_t *d, const int16_t *x, i
                     memcpy(acc, bias + r, sizeof acc);
                 }
                 hils_rows4_x16(acc, w, cols, cols, pairs, x);
+                if (negative) {
+                    hils_out4_s16_small(d, r, acc, y);
+                    continue;
+                }
                 for (unsigned i = 0; i < 4u; i++) {
                     y[r + i] = hils_out_s16_32(d, r + i, acc[i]);
                 }

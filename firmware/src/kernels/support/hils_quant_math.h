@@ -75,6 +75,21 @@ static inline uint32_t hils_load4(const void *p)
     return v;
 }
 
+/* Whether all n shifts are negative, the requantizations' usual form (hils_requant_q31_small and _q15_small, once the
+ * model's check has kept every shift at -31 or above): the AND of their sign bits, four shifts a load. */
+static inline int hils_shifts_negative(const int8_t *shift, size_t n)
+{
+    uint32_t all = 0xffffffffu;
+    size_t k = 0;
+    for (; k + 4u <= n; k += 4u) {
+        all &= hils_load4(shift + k);
+    }
+    for (; k < n; k++) {
+        all &= (uint32_t)(uint8_t)shift[k] * 0x01010101u;
+    }
+    return (all & 0x80808080u) == 0x80808080u;
+}
+
 /* Groups of four columns the DSP kernels take for rows of `cols` inputs: cols / 4, and one more for the last cols % 4
  * when there are at least four (hils_pairs_x8). */
 static inline size_t hils_pair_groups(size_t cols)

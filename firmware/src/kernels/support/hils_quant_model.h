@@ -27,16 +27,12 @@ static inline int hils_rows_ok(const hil_requant_t *rq, size_t rows, int max_shi
 }
 
 /* Whether every gate row of L has both shifts in -31..-1, the form hils_requant_q31_small takes: every model the
- * quantizer makes. The forwards ask once per call and then skip the test per row. */
+ * quantizer makes. For a layer hils_qlstm_ok passed (shifts -31 and above); the forwards ask once per call and then
+ * skip the test per row. */
 static inline int hils_qlstm_shifts_small(const hil_qlstm_layer_t *L)
 {
     const size_t rows = 4u * (size_t)L->hidden_size;
-    int small = 1;
-    for (size_t r = 0; r < rows; r++) {
-        small &= L->ih.shift[r] < 0 && L->ih.shift[r] >= HILS_Q31_SHIFT_MIN && L->hh.shift[r] < 0 &&
-                 L->hh.shift[r] >= HILS_Q31_SHIFT_MIN;
-    }
-    return small;
+    return hils_shifts_negative(L->ih.shift, rows) && hils_shifts_negative(L->hh.shift, rows);
 }
 
 /* A dense layer of an s8 (s16 = 0) or s16 (s16 = 1) model: pointers, sizes, zero points, activation range, rows. */
