@@ -80,6 +80,27 @@ def test_a_call_with_a_loop_is_priced_block_by_block() -> None:
     assert not call.unpriced
 
 
+def test_float_multiply_accumulates_are_counted_and_can_be_repriced() -> None:
+    """A float loop body run twice: two VFMAs and a VMLA (3 cycles each in the manual) and a VADD (1) per pass."""
+    trace = [
+        *_block(["0x00000100:  f000 f87e  bl       #0x200"]),
+        *_block([
+            "0x00000200:  eea0 7a26  vfma.f32 s14, s0, s13",
+            "0x00000204:  eee0 7aa6  vfma.f32 s15, s1, s13",
+            "0x00000208:  ee00 7a26  vmla.f32 s14, s0, s13",
+            "0x0000020c:  ee37 7a27  vadd.f32 s14, s14, s15",
+        ]),
+        *_block(["0x00000210:  4770       bx       lr"]),
+        *_block(["0x00000104:  2000       movs     r0, #0"]),
+    ]  # fmt: skip
+    lines = [*trace, *(_exec(a) for a in [0x100, 0x200, 0x200, 0x210, 0x104])]
+    (call,) = estimate_calls(lines, Symbols([(0x100, "caller"), (0x200, "kernel")]), "kernel")
+    assert call.float_macs == 6
+    assert call.cycles == 2 * (3 + 3 + 3 + 1) + (1 + REFILL)
+    assert call.cycles_with_float_macs_at(1) == call.cycles - 6 * 2
+    assert call.cycles_with_float_macs_at(3) == call.cycles
+
+
 def test_no_call_no_window_and_unknown_entry_is_an_error() -> None:
     symbols = Symbols([(0x100, "caller"), (0x200, "kernel")])
     lines = [*_block(["0x00000100:  2000       movs     r0, #0"]), _exec(0x100)]
