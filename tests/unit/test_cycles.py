@@ -101,6 +101,22 @@ def test_float_multiply_accumulates_are_counted_and_can_be_repriced() -> None:
     assert call.cycles_with_float_macs_at(3) == call.cycles
 
 
+def test_a_block_left_before_its_first_instruction_is_not_counted() -> None:
+    """-icount's budget ran out as the loop block was entered: QEMU logs the entry, then "Stopped execution of TB chain
+    before ...", then enters it again. The loop ran twice, not three times."""
+    trace = [
+        *_block(["0x00000100:  f000 f87e  bl       #0x200"]),
+        *_block(["0x00000200:  3c01       subs     r4, #1", "0x00000202:  d1fd       bne      #0x200"]),
+        *_block(["0x00000204:  4770       bx       lr"]),
+        *_block(["0x00000104:  2000       movs     r0, #0"]),
+    ]  # fmt: skip
+    stopped = "Stopped execution of TB chain before 0x7f0000000000 [00000200] kernel"
+    lines = [*trace, _exec(0x100), _exec(0x200), _exec(0x200), stopped, _exec(0x200), _exec(0x204), _exec(0x104)]
+    (call,) = estimate_calls(lines, Symbols([(0x100, "caller"), (0x200, "kernel")]), "kernel")
+    assert call.instructions == 2 * 2 + 1
+    assert call.cycles == (1 + 1 + REFILL) + (1 + 1) + (1 + REFILL)
+
+
 def test_no_call_no_window_and_unknown_entry_is_an_error() -> None:
     symbols = Symbols([(0x100, "caller"), (0x200, "kernel")])
     lines = [*_block(["0x00000100:  2000       movs     r0, #0"]), _exec(0x100)]
