@@ -51,19 +51,38 @@ HILS_INLINE int16_t hils_gate_q15_32(const hil_qlstm_layer_t *L, size_t r, int32
     return hils_gate_q15(L, r, a_ih, a_hh);
 }
 
+/* Gate pre-activation of row i of the four at m, sh (multipliers, shifts) from its two sums, for shifts in -31..-1.
+ * q15: the Q15-reduced multipliers of the s16 kernels (32-bit sums, HILS_S16_CHUNK_COLS). */
+HILS_INLINE int16_t hils_gate_small(const int32_t *m_ih, const int8_t *sh_ih, const int32_t *m_hh, const int8_t *sh_hh,
+                                    unsigned i, int32_t a_ih, int32_t a_hh, int q15)
+{
+    if (q15) {
+        return hils_sat16_32(hils_requant_q15_small(a_ih, m_ih[i], sh_ih[i]) +
+                             hils_requant_q15_small(a_hh, m_hh[i], sh_hh[i]));
+    }
+    return hils_sat16_32(hils_requant_q31_small(a_ih, m_ih[i], sh_ih[i]) +
+                         hils_requant_q31_small(a_hh, m_hh[i], sh_hh[i]));
+}
+
 /* Gate pre-activations r..r+3 from their sums, for a layer whose shifts are all in -31..-1 (hils_qlstm_shifts_small):
- * no test per row. */
-HILS_INLINE void hils_gates4_q31_small(const hil_qlstm_layer_t *L, size_t r, const int32_t s_ih[4],
-                                       const int32_t s_hh[4], int16_t *gates)
+ * no test per row. Unrolled for s8 (GCC keeps the loop otherwise, with the scales reloaded through the layer), not for
+ * s16 (GCC spills when it is). */
+HILS_INLINE void hils_gates4_small(const hil_qlstm_layer_t *L, size_t r, const int32_t s_ih[4], const int32_t s_hh[4],
+                                   int16_t *gates, int q15)
 {
     const int32_t *m_ih = L->ih.multiplier + r;
     const int32_t *m_hh = L->hh.multiplier + r;
     const int8_t *sh_ih = L->ih.shift + r;
     const int8_t *sh_hh = L->hh.shift + r;
+    if (q15) {
+        for (unsigned i = 0; i < 4u; i++) {
+            gates[r + i] = hils_gate_small(m_ih, sh_ih, m_hh, sh_hh, i, s_ih[i], s_hh[i], 1);
+        }
+        return;
+    }
 #pragma GCC unroll 4
     for (unsigned i = 0; i < 4u; i++) {
-        gates[r + i] = hils_sat16_32(hils_requant_q31_small(s_ih[i], m_ih[i], sh_ih[i]) +
-                                     hils_requant_q31_small(s_hh[i], m_hh[i], sh_hh[i]));
+        gates[r + i] = hils_gate_small(m_ih, sh_ih, m_hh, sh_hh, i, s_ih[i], s_hh[i], 0);
     }
 }
 
@@ -75,20 +94,6 @@ HILS_INLINE void hils_sums4_x1(int32_t s[4], const hil_qlstm_layer_t *L, size_t 
 #pragma GCC unroll 4
     for (unsigned i = 0; i < 4u; i++) {
         s[i] = (L->ih.bias != NULL ? L->ih.bias[r + i] : 0) + (int32_t)w[i] * x0;
-    }
-}
-
-/* hils_gates4_q31_small for the Q15-reduced multipliers of the s16 kernels (32-bit sums, HILS_S16_CHUNK_COLS). */
-HILS_INLINE void hils_gates4_q15_small(const hil_qlstm_layer_t *L, size_t r, const int32_t s_ih[4],
-                                       const int32_t s_hh[4], int16_t *gates)
-{
-    const int32_t *m_ih = L->ih.multiplier + r;
-    const int32_t *m_hh = L->hh.multiplier + r;
-    const int8_t *sh_ih = L->ih.shift + r;
-    const int8_t *sh_hh = L->hh.shift + r;
-    for (unsigned i = 0; i < 4u; i++) {
-        gates[r + i] = hils_sat16_32(hils_requant_q15_small(s_ih[i], m_ih[i], sh_ih[i]) +
-                                     hils_requant_q15_small(s_hh[i], m_hh[i], sh_hh[i]));
     }
 }
 
@@ -119,7 +124,7 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
                 int32_t s_ih[4];
                 hils_rows4_x8(s_hh, layer->w_hh.values + r * n_h, n_h, n_h, ph, h, h_offset);
                 hils_sums4_x1(s_ih, layer, r, x0);
-                hils_gates4_q31_small(layer, r, s_ih, s_hh, gates);
+                hils_gates4_small(layer, r, s_ih, s_hh, gates, 0);
             }
         }
         for (; r < rows; r += 4u) { /* rows = 4H */
@@ -131,7 +136,7 @@ static inline void hils_lstm_step_s8(const hil_qlstm_layer_t *layer, const int8_
             hils_rows4_x8(s_ih, wi, n_in, n_in, px, x, x_offset);
             hils_rows4_x8(s_hh, wh, n_h, n_h, ph, h, h_offset);
             if (shifts_small) {
-                hils_gates4_q31_small(layer, r, s_ih, s_hh, gates);
+                hils_gates4_small(layer, r, s_ih, s_hh, gates, 0);
                 continue;
             }
             /* unrolled: GCC keeps the loop otherwise, with the row's scales reloaded through the layer */
@@ -208,7 +213,7 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
                 int32_t s_hh[4] = {0, 0, 0, 0};
                 hils_rows4_x16(s_hh, layer->w_hh.values + r * n_h, n_h, n_h, ph, h);
                 hils_sums4_x1(s_ih, layer, r, x[0]);
-                hils_gates4_q15_small(layer, r, s_ih, s_hh, gates);
+                hils_gates4_small(layer, r, s_ih, s_hh, gates, 1);
             }
         }
         for (; r < rows; r += 4u) {
@@ -221,7 +226,7 @@ static inline void hils_lstm_step_s16(const hil_qlstm_layer_t *layer, const int1
                 hils_rows4_x16(s_ih, wi, n_in, n_in, px, x);
                 hils_rows4_x16(s_hh, wh, n_h, n_h, ph, h);
                 if (shifts_small) {
-                    hils_gates4_q15_small(layer, r, s_ih, s_hh, gates);
+                    hils_gates4_small(layer, r, s_ih, s_hh, gates, 1);
                     continue;
                 }
                 for (unsigned i = 0; i < 4u; i++) { /* unrolled, this loop grew: GCC spilled */
