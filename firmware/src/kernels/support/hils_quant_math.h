@@ -312,12 +312,6 @@ static inline int64_t hils_rshift_round(int64_t v, unsigned n)
     return n == 0u ? v : (v + ((int64_t)1 << (n - 1u))) >> n;
 }
 
-/* The same for |v| < 2^30 and n <= 30, in 32-bit operations: v + 2^(n-1) cannot overflow. */
-static inline int32_t hils_rshift_round32(int32_t v, unsigned n)
-{
-    return n == 0u ? v : (v + (1 << (n - 1u))) >> n;
-}
-
 static inline int64_t hils_clamp64(int64_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
